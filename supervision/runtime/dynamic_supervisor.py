@@ -1,0 +1,222 @@
+"""DynamicSupervisor: children started on demand, restarted one_for_one, stopped all at once.
+
+Specs are checked in the caller (errors come back even for a supervisor that does not
+exist); ``extra_arguments`` are prepended to each child's start args, at every restart too.
+A restart that fails keeps the entry, under the old pid, as ``"restarting"`` and retries by
+self-message; every retry counts toward the intensity and toward ``max_children``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import context
+from .child_spec import ChildCounts, ChildInfo, ChildSpec, start_child, to_spec
+from .errors import AlreadyStarted, MaxChildren, NotFound, StartError
+from .gen_server import GenServer, Stop
+from .messages import Exit
+from .names import check_name
+from .pid import Pid
+from .reasons import should_restart
+from .shutdown import Intensity, check_flags, shutdown_child, shutdown_many
+from .supervisor import _call
+
+
+class _Entry:
+    __slots__ = ("spec", "restarting", "restarts")
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self.restarting = False
+        self.restarts = 0
+
+
+class _Retry:
+    __slots__ = ("pid",)
+
+    def __init__(self, pid: Pid) -> None:
+        self.pid = pid
+
+
+class DynamicSupervisor(GenServer):
+    """``await rt.DynamicSupervisor.start_link(name=..., max_children=...)``, then ``start_child``."""
+
+    type = "supervisor"
+
+    @classmethod
+    async def start_link(  # type: ignore[override]
+        cls,
+        name: Any = None,
+        max_children: int | None = None,
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        extra_arguments: tuple[Any, ...] | list[Any] = (),
+        strategy: str = "one_for_one",
+    ) -> Pid | None:
+        """Start an empty DynamicSupervisor; ValueError for a bad option."""
+        cls._check(name, max_children, max_restarts, max_seconds, extra_arguments, strategy)
+        return await cls._start((max_children, max_restarts, max_seconds, tuple(extra_arguments)), {}, name, True)
+
+    @classmethod
+    def child_spec(  # type: ignore[override]
+        cls,
+        name: Any = None,
+        max_children: int | None = None,
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        extra_arguments: tuple[Any, ...] | list[Any] = (),
+        strategy: str = "one_for_one",
+    ) -> ChildSpec:
+        """A supervisor-type spec whose id is ``name``, else the class."""
+        cls._check(name, max_children, max_restarts, max_seconds, extra_arguments, strategy)
+        kwargs = {
+            "name": name,
+            "max_children": max_children,
+            "max_restarts": max_restarts,
+            "max_seconds": max_seconds,
+            "extra_arguments": tuple(extra_arguments),
+        }
+        return ChildSpec(id=name if name is not None else cls, start=(cls.start_link, (), kwargs), type="supervisor")
+
+    @staticmethod
+    def _check(name: Any, max_children: Any, max_restarts: Any, max_seconds: Any, extra: Any, strategy: Any) -> None:
+        check_name(name)
+        if strategy != "one_for_one":
+            raise ValueError(f"invalid strategy {strategy!r}: a DynamicSupervisor only supports 'one_for_one'")
+        check_flags(max_restarts, max_seconds)
+        if max_children is not None and not (type(max_children) is int and max_children >= 0):
+            raise ValueError(f"invalid max_children {max_children!r}: expected None or an integer >= 0")
+        if not isinstance(extra, (tuple, list)):
+            raise ValueError(f"invalid extra_arguments {extra!r}: expected a tuple or list")
+
+    # -- the server ---------------------------------------------------------------------------
+
+    async def init(self, max_children: int | None, max_restarts: int, max_seconds: float, extra: tuple[Any, ...]) -> None:
+        me = context.this_process("DynamicSupervisor")
+        me.trap = True
+        self._me = me
+        self.max_children = max_children
+        self.extra = extra
+        self.intensity = Intensity(max_restarts, max_seconds)
+        self.children: dict[Pid, _Entry] = {}  # keyed by live pid, or the old pid while restarting
+
+    async def terminate(self, reason: Any) -> None:
+        children = [(pid, e.spec.shutdown_value) for pid, e in self.children.items() if not e.restarting]
+        self.children = {}
+        await shutdown_many(self._me, children)
+
+    async def handle_call(self, request: tuple[Any, ...], caller: Any) -> Any:
+        op = request[0]
+        if op == "start_child":
+            spec: ChildSpec = request[1]
+            if self.max_children is not None and len(self.children) >= self.max_children:
+                return MaxChildren(f"max_children ({self.max_children}) reached")
+            try:
+                pid = await start_child(spec, self.extra)
+            except (StartError, AlreadyStarted) as e:
+                return e
+            if pid is not None:
+                self.children[pid] = _Entry(spec)
+            return pid
+        if op == "terminate_child":
+            pid = request[1]
+            entry = self.children.pop(pid, None) if type(pid) is Pid else None
+            if entry is None:
+                return NotFound(f"{pid!r} is not a child of this supervisor")
+            if not entry.restarting:
+                await shutdown_child(self._me, pid, entry.spec.shutdown_value)
+            return None
+        if op == "which_children":
+            return [
+                ChildInfo(None, "restarting" if e.restarting else pid, e.spec.type, e.spec.restart)
+                for pid, e in self.children.items()
+            ]
+        if op == "count_children":
+            sups = sum(1 for e in self.children.values() if e.spec.type == "supervisor")
+            restarting = sum(1 for e in self.children.values() if e.restarting)
+            n = len(self.children)
+            return ChildCounts(n, n - restarting, sups, n - sups)
+        if op == "stats":
+            return {
+                "strategy": "one_for_one",
+                "max_restarts": self.intensity.max_restarts,
+                "max_seconds": self.intensity.max_seconds,
+                "restarts_in_window": self.intensity.used(),
+                "children": len(self.children),
+                "max_children": self.max_children,
+            }
+        raise ValueError(f"unknown supervisor request {request!r}")
+
+    async def handle_info(self, msg: Any) -> Any:
+        if type(msg) is Exit:
+            entry = self.children.get(msg.pid)
+            if entry is None or entry.restarting:
+                return None
+            del self.children[msg.pid]
+            if should_restart(entry.spec.restart, msg.reason):
+                return await self._restart(msg.pid, entry, msg.reason)
+            return None
+        if type(msg) is _Retry:
+            entry = self.children.get(msg.pid)
+            if entry is None or not entry.restarting:
+                return None
+            del self.children[msg.pid]
+            return await self._restart(msg.pid, entry, None)
+        return await super().handle_info(msg)
+
+    async def _restart(self, old: Pid, entry: _Entry, reason: Any) -> Any:
+        node = self._me.node
+        if not self.intensity.add():
+            node.events.emit(
+                "gave_up",
+                self._me.pid,
+                child_pid=old,
+                restarts=len(self.intensity.stamps),
+                max_restarts=self.intensity.max_restarts,
+                max_seconds=self.intensity.max_seconds,
+            )
+            return Stop("shutdown")
+        try:
+            pid = await start_child(entry.spec, self.extra)
+        except (StartError, AlreadyStarted):
+            entry.restarting = True
+            self.children[old] = entry
+            self._me.deliver(_Retry(old))
+            return None
+        entry.restarting = False
+        entry.restarts += 1
+        node.restarts += 1
+        if pid is not None:
+            self.children[pid] = entry
+            proc = node._procs.get(pid)
+            if proc is not None:
+                proc.restarts = entry.restarts
+                if reason is not None:
+                    proc.last_exit = reason
+        node.events.emit("restarted", self._me.pid, child_id=None, old_pid=old, new_pid=pid)
+        return None
+
+    # -- client API ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def start_child(sup: Any, child: Any) -> Pid | None:
+        """Start a child: its Pid, None (ignored), or MaxChildren / AlreadyStarted / StartError."""
+        spec = to_spec(child)
+        return await _call(sup, ("start_child", spec))
+
+    @staticmethod
+    async def terminate_child(sup: Any, pid: Pid) -> None:
+        """Stop and forget a child (live or restarting); NotFound otherwise."""
+        return await _call(sup, ("terminate_child", pid))
+
+    @staticmethod
+    async def which_children(sup: Any) -> list[ChildInfo]:
+        return await _call(sup, ("which_children",))
+
+    @staticmethod
+    async def count_children(sup: Any) -> ChildCounts:
+        return await _call(sup, ("count_children",))
+
+    @staticmethod
+    async def stats(sup: Any) -> dict[str, Any]:
+        return await _call(sup, ("stats",))

@@ -1,0 +1,514 @@
+"""GenServer: a process that handles calls, casts and other messages one at a time.
+
+State lives on the instance and every (re)start builds a fresh one. The process is *driven*:
+it has an asyncio task only while it handles messages, so an idle server holds none.
+
+Callbacks and their allowed returns (anything else crashes the server with
+``("bad_return_value", value)``; ``init``'s bad return is a ``StartError``):
+
+- ``init(*args)``: ``None`` (ok) | ``Continue(arg)`` | ``Ignore()`` | ``Stop(reason)``.
+- ``handle_call(request, caller)``: any value is the reply | ``Reply(value, continue_=x,
+  timeout=t)`` | ``NoReply(timeout=t)`` (answer later with ``GenServer.reply``) |
+  ``Stop(reason, reply=value)`` (without ``reply=`` the caller gets ``CallExit(reason)``).
+- ``handle_cast(request)``, ``handle_info(msg)``, ``handle_continue(arg)``: ``None`` |
+  ``Continue(x)`` | ``NoReply(timeout=t)`` | ``Stop(reason)``.
+- ``terminate(reason)``: runs when a callback stops or crashes, on ``GenServer.stop``, and
+  when a trapping server gets an exit signal from its parent; never after a failed init,
+  a kill, or a signal that kills a non-trapping server. Its return value is ignored.
+
+A ``timeout`` (seconds) delivers ``"timeout"`` to ``handle_info`` unless another message
+arrives first, as OTP's idle timeout does. A missing ``handle_call``/``handle_cast`` crashes
+on the first call/cast; the default ``handle_info`` drops the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, ClassVar
+
+from . import context
+from .child_spec import ChildSpec
+from .errors import AlreadyStarted, CallExit, CallTimeout, NoProcess, ProcessExit, StartError
+from .messages import Exit
+from .names import Via, check_name
+from .pid import Pid
+from .process import Process, _Died, crash_text
+
+log = logging.getLogger("supervision.runtime")
+
+_UNSET: Any = object()
+
+
+class Continue:
+    """Run ``handle_continue(arg)`` before reading the next message."""
+
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: Any = None) -> None:
+        self.arg = arg
+
+    def __repr__(self) -> str:
+        return f"Continue({self.arg!r})"
+
+
+class Ignore:
+    """From ``init``: do not start; ``start_link`` returns None and the process exits normal."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Ignore()"
+
+
+class Stop:
+    """Stop with ``reason`` (after ``terminate``); from ``handle_call``, ``reply=`` answers first."""
+
+    __slots__ = ("reason", "reply")
+
+    def __init__(self, reason: Any = "normal", reply: Any = _UNSET) -> None:
+        self.reason = reason
+        self.reply = reply
+
+    def __repr__(self) -> str:
+        extra = "" if self.reply is _UNSET else f", reply={self.reply!r}"
+        return f"Stop({self.reason!r}{extra})"
+
+
+class NoReply:
+    """No reply now (from ``handle_call``: answer later with ``GenServer.reply``); optional idle timeout."""
+
+    __slots__ = ("timeout",)
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"NoReply(timeout={self.timeout!r})"
+
+
+class Reply:
+    """Reply ``value``, then optionally continue with ``continue_`` or arm an idle timeout."""
+
+    __slots__ = ("value", "continue_", "timeout")
+
+    def __init__(self, value: Any, continue_: Any = _UNSET, timeout: float | None = None) -> None:
+        self.value = value
+        self.continue_ = continue_
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"Reply({self.value!r})"
+
+
+class From:
+    """Who is waiting for a call's reply; pass it to ``GenServer.reply``."""
+
+    __slots__ = ("fut", "proc")
+
+    def __init__(self, fut: asyncio.Future[Any], proc: Process) -> None:
+        self.fut = fut
+        self.proc = proc
+
+    def __repr__(self) -> str:
+        return f"<From call to {self.proc.pid}>"
+
+
+class _Call:
+    __slots__ = ("request", "caller")
+
+    def __init__(self, request: Any, caller: From) -> None:
+        self.request = request
+        self.caller = caller
+
+    def __repr__(self) -> str:
+        return f"<call {self.request!r}>"
+
+
+class _Cast:
+    __slots__ = ("request",)
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+    def __repr__(self) -> str:
+        return f"<cast {self.request!r}>"
+
+
+class _StopRequest:
+    __slots__ = ("reason", "cancelled")
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+        self.cancelled = False
+
+
+class _IdleTimeout:
+    __slots__ = ("tick",)
+
+    def __init__(self, tick: int) -> None:
+        self.tick = tick
+
+
+_TIMED_OUT = object()
+
+
+def _expire_call(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_result(_TIMED_OUT)
+
+
+class GenServer:
+    """Subclass it and define the callbacks above; start it with ``start_link``."""
+
+    restart: ClassVar[str] = "permanent"
+    shutdown: ClassVar[float | str | None] = None
+    type: ClassVar[str] = "worker"
+
+    # -- callbacks (defaults) ---------------------------------------------------------------
+
+    async def init(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    async def handle_call(self, request: Any, caller: From) -> Any:
+        raise RuntimeError(f"{type(self).__qualname__} got a call but defines no handle_call: {request!r}")
+
+    async def handle_cast(self, request: Any) -> Any:
+        raise RuntimeError(f"{type(self).__qualname__} got a cast but defines no handle_cast: {request!r}")
+
+    async def handle_info(self, msg: Any) -> Any:
+        log.debug("%s dropped an unexpected message: %r", type(self).__qualname__, msg)
+        return None
+
+    async def handle_continue(self, arg: Any) -> Any:
+        raise RuntimeError(f"{type(self).__qualname__} returned Continue but defines no handle_continue")
+
+    async def terminate(self, reason: Any) -> None:
+        return None
+
+    # -- starting ---------------------------------------------------------------------------
+
+    @classmethod
+    async def start_link(cls, *args: Any, name: Any = None, **kwargs: Any) -> Pid | None:
+        """Start a server linked to the calling process; returns once ``init`` is done.
+
+        Returns the pid, or None if ``init`` returned ``Ignore()``. Raises ``AlreadyStarted``
+        if ``name`` is taken and ``StartError`` if ``init`` failed.
+        """
+        return await cls._start(args, kwargs, name, True)
+
+    @classmethod
+    async def start(cls, *args: Any, name: Any = None, **kwargs: Any) -> Pid | None:
+        """As ``start_link``, without the link."""
+        return await cls._start(args, kwargs, name, False)
+
+    @classmethod
+    def child_spec(cls, *args: Any, name: Any = None, **kwargs: Any) -> ChildSpec:
+        """A spec that starts ``cls.start_link(*args, name=name)``; its id is ``name``, else the class."""
+        check_name(name)
+        if name is not None:
+            kwargs = {**kwargs, "name": name}
+        return ChildSpec(
+            id=name if name is not None else cls,
+            start=(cls.start_link, args, kwargs) if kwargs else (cls.start_link, args),
+            restart=cls.restart,
+            shutdown=cls.shutdown,
+            type=cls.type,
+        )
+
+    @classmethod
+    async def _start(cls, args: tuple[Any, ...], kwargs: dict[str, Any], name: Any, link: bool) -> Pid | None:
+        check_name(name)
+        node = context.node()
+        if type(name) is Via and not node._registry_table(name.registry).unique:
+            raise ValueError("via names are not supported for duplicate registries")
+        caller = context.current_process.get()
+        if caller is not None and caller.node is not node:
+            caller = None
+        proc = node._new_process(caller.pid if caller else None, name, cls.type, cls.__qualname__)
+        if link and caller is not None:
+            caller.link(proc)
+        ack: asyncio.Future[Any] = node.loop.create_future()
+        node._start_task(proc, cls._main(proc, args, kwargs, name, ack))
+        if not ack.done():
+            await ack
+        res = ack.result()
+        if isinstance(res, BaseException):
+            raise res
+        return res
+
+    @classmethod
+    async def _main(cls, proc: Process, args: Any, kwargs: Any, name: Any, ack: asyncio.Future[Any]) -> None:
+        """The first task of a server: name, init, ack the starter, continue, then drain."""
+        context.current_process.set(proc)
+        try:
+            if name is not None:
+                holder = proc.node._register_name(proc, name)
+                if holder is not None:
+                    proc.name = None
+                    proc.die("normal")
+                    ack.set_result(AlreadyStarted(holder))
+                    return
+            server = cls()
+            proc.server = server
+            try:
+                res = await server.init(*args, **kwargs)
+            except ProcessExit as e:
+                proc.die(e.reason)
+                ack.set_result(StartError(e.reason))
+                return
+            except asyncio.CancelledError:
+                if not ack.done():
+                    ack.set_result(StartError(proc.reason if not proc.alive else "killed"))
+                return
+            except Exception as e:
+                proc.die(e, crash_text(e))
+                ack.set_result(StartError(e))
+                return
+            if not proc.alive:  # killed while init ran
+                ack.set_result(StartError(proc.reason))
+                return
+            rt = type(res)
+            if res is None or rt is Continue:
+                ack.set_result(proc.pid)
+                if rt is Continue and not await server._guarded(proc, server._after_noreply(proc, res)):
+                    return
+                await server._loop(proc)
+            elif rt is Ignore:
+                proc.die("normal")
+                ack.set_result(None)
+            elif rt is Stop:
+                proc.die(res.reason)
+                ack.set_result(StartError(res.reason))
+            else:
+                reason = ("bad_return_value", res)
+                proc.die(reason)
+                ack.set_result(StartError(reason))
+        finally:
+            if not ack.done():
+                ack.set_result(StartError(proc.reason if not proc.alive else "killed"))
+            proc.task = None
+
+    # -- the message loop -------------------------------------------------------------------
+
+    async def _drain(self, proc: Process) -> None:
+        """Started by ``Process.deliver`` when a message reaches an idle server."""
+        context.current_process.set(proc)
+        try:
+            await self._loop(proc)
+        finally:
+            proc.task = None
+
+    async def _loop(self, proc: Process) -> None:
+        while proc.alive:
+            mb = proc.mailbox
+            if not mb:
+                proc.mailbox = None  # an idle server holds no deque
+                return
+            msg = mb.popleft()
+            proc.ticks += 1
+            if not await self._handle(proc, msg):
+                return
+
+    async def _handle(self, proc: Process, msg: Any) -> bool:
+        """Handle one message; False once the process is dead."""
+        return await self._guarded(proc, self._dispatch(proc, msg))
+
+    async def _guarded(self, proc: Process, step: Any) -> bool:
+        """Run one step of callbacks; an exception is a crash (terminate, then exit)."""
+        try:
+            return await step
+        except ProcessExit as e:
+            await self._crash(proc, e.reason, None)
+        except asyncio.CancelledError:
+            if proc.alive:  # cancelled from outside the runtime
+                proc.die("killed")
+        except Exception as e:
+            await self._crash(proc, e, crash_text(e))
+        return False
+
+    async def _dispatch(self, proc: Process, msg: Any) -> bool:
+        t = type(msg)
+        if t is _Call:
+            return await self._after_call(proc, msg.caller, await self.handle_call(msg.request, msg.caller))
+        if t is _Cast:
+            return await self._after_noreply(proc, await self.handle_cast(msg.request))
+        if t is Exit and proc.trap and msg.pid == proc.parent:
+            await self._stop(proc, msg.reason)
+            return False
+        if t is _StopRequest:
+            if msg.cancelled:
+                return True
+            await self._stop(proc, msg.reason)
+            return False
+        if t is _IdleTimeout:
+            if msg.tick != proc.ticks - 1:
+                return True  # another message came first
+            msg = "timeout"
+        return await self._after_noreply(proc, await self.handle_info(msg))
+
+    async def _after_call(self, proc: Process, caller: From, res: Any) -> bool:
+        t = type(res)
+        if t is NoReply:
+            self._arm(proc, res.timeout)
+            return True
+        if t is Reply:
+            GenServer.reply(caller, res.value)
+            if res.continue_ is not _UNSET:
+                return await self._after_noreply(proc, Continue(res.continue_))
+            self._arm(proc, res.timeout)
+            return True
+        if t is Stop:
+            reason, tb = await self._run_terminate(res.reason)
+            if res.reply is not _UNSET:
+                GenServer.reply(caller, res.reply)
+            proc.die(reason, tb)
+            return False
+        if t is Continue or t is Ignore:
+            raise ProcessExit(("bad_return_value", res))
+        GenServer.reply(caller, res)
+        return True
+
+    async def _after_noreply(self, proc: Process, res: Any) -> bool:
+        while True:
+            if res is None:
+                return True
+            t = type(res)
+            if t is Continue:
+                res = await self.handle_continue(res.arg)
+                continue
+            if t is Stop:
+                await self._stop(proc, res.reason)
+                return False
+            if t is NoReply:
+                self._arm(proc, res.timeout)
+                return True
+            raise ProcessExit(("bad_return_value", res))
+
+    def _arm(self, proc: Process, timeout: float | None) -> None:
+        if timeout is not None:
+            proc.node.loop.call_later(max(0.0, timeout), proc.deliver, _IdleTimeout(proc.ticks))
+
+    async def _run_terminate(self, reason: Any) -> tuple[Any, str | None]:
+        try:
+            await self.terminate(reason)
+        except ProcessExit as e:
+            return e.reason, None
+        except Exception as e:
+            return e, crash_text(e)
+        return reason, None
+
+    async def _stop(self, proc: Process, reason: Any) -> None:
+        reason, tb = await self._run_terminate(reason)
+        proc.die(reason, tb)
+
+    async def _crash(self, proc: Process, reason: Any, tb: str | None) -> None:
+        new_reason, new_tb = await self._run_terminate(reason)
+        if new_reason is reason:
+            proc.die(reason, tb)
+        else:
+            proc.die(new_reason, new_tb)
+
+    # -- client API -------------------------------------------------------------------------
+
+    @staticmethod
+    async def call(dest: Any, request: Any, timeout: float | None = 5.0) -> Any:
+        """Send ``request`` and wait for the reply.
+
+        Raises ``NoProcess`` (no such process, at once), ``CallExit(reason)`` (the server
+        died first, or ``"calling_self"``) or ``CallTimeout`` after ``timeout`` seconds (None:
+        wait forever); after a timeout the server lives on and its late reply is dropped.
+        """
+        node = context.node()
+        proc = node._resolve(dest)
+        if proc is None:
+            raise NoProcess(f"no process for {dest!r}")
+        if context.current_process.get() is proc:
+            raise CallExit("calling_self")
+        loop = node.loop
+        fut = loop.create_future()
+        calls = proc.calls
+        if calls is None:
+            calls = proc.calls = set()
+        calls.add(fut)
+        proc.deliver(_Call(request, From(fut, proc)))
+        if not fut.done():
+            handle = loop.call_later(timeout, _expire_call, fut) if timeout is not None else None
+            try:
+                await fut
+            finally:
+                if handle is not None:
+                    handle.cancel()
+                if proc.calls:
+                    proc.calls.discard(fut)
+        res = fut.result()
+        if res is _TIMED_OUT:
+            raise CallTimeout(f"no reply from {dest!r} within {timeout}s to {request!r}")
+        if type(res) is _Died:
+            raise CallExit(res.reason)
+        return res
+
+    @staticmethod
+    def cast(dest: Any, request: Any) -> None:
+        """Send ``request`` without waiting; never fails, even for a dead or unknown server."""
+        node = context.node()
+        try:
+            proc = node._resolve(dest)
+        except (ValueError, TypeError):
+            return None
+        if proc is not None:
+            proc.deliver(_Cast(request))
+        return None
+
+    @staticmethod
+    def reply(caller: From, value: Any) -> None:
+        """Answer a call later (any process may); does nothing if the caller stopped waiting."""
+        fut = caller.fut
+        if not fut.done():
+            fut.set_result(value)
+        calls = caller.proc.calls
+        if calls:
+            calls.discard(fut)
+
+    @staticmethod
+    def whereis(name: Any) -> Pid | None:
+        """A pid comes back unchanged; a name gives its holder's pid or None."""
+        return context.node().whereis(name)
+
+    @staticmethod
+    async def stop(dest: Any, reason: Any = "normal", timeout: float | None = None) -> None:
+        """Stop the server synchronously: it runs ``terminate(reason)`` and exits.
+
+        Raises ``NoProcess`` for an unknown server, ``CallExit("calling_self")`` from inside
+        it, ``CallExit(actual)`` if it exited with another reason, and ``CallTimeout`` past
+        ``timeout`` seconds, in which case the server is left running.
+        """
+        node = context.node()
+        proc = node._resolve(dest)
+        if proc is None:
+            raise NoProcess(f"no process for {dest!r}")
+        me = context.current_process.get()
+        if me is proc:
+            raise CallExit("calling_self")
+        done = proc.join_future()
+        req = _StopRequest(reason)
+        if proc.server is not None:
+            proc.deliver(req)
+        else:
+            proc.signal(me.pid if me else None, reason, True)
+        if not done.done():
+            finished, _ = await asyncio.wait({done}, timeout=timeout)
+            if not finished:
+                req.cancelled = True
+                raise CallTimeout(f"{dest!r} did not stop within {timeout}s")
+        actual = done.result()
+        if actual is reason or _same(actual, reason):
+            return None
+        raise CallExit(actual)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:
+        return False

@@ -1,0 +1,102 @@
+"""What Supervisor and DynamicSupervisor share: restart intensity and the shutdown protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+from .pid import Pid
+from .process import Process
+
+
+class Intensity:
+    """OTP restart intensity: more than ``max_restarts`` within ``max_seconds`` means give up."""
+
+    __slots__ = ("max_restarts", "max_seconds", "stamps")
+
+    def __init__(self, max_restarts: int, max_seconds: float) -> None:
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        self.stamps: deque[float] = deque()
+
+    def add(self) -> bool:
+        """Record one restart attempt; False when it exceeds the budget."""
+        now = time.monotonic()
+        stamps = self.stamps
+        stamps.append(now)
+        horizon = now - self.max_seconds
+        while stamps and stamps[0] < horizon:
+            stamps.popleft()
+        return len(stamps) <= self.max_restarts
+
+    def used(self) -> int:
+        """Restarts within the current window (for the dashboard's budget gauge)."""
+        horizon = time.monotonic() - self.max_seconds
+        return sum(1 for t in self.stamps if t >= horizon)
+
+
+def check_flags(max_restarts: Any, max_seconds: Any) -> None:
+    """ValueError unless the intensity is an int >= 0 and the period a number > 0."""
+    if not (type(max_restarts) is int and max_restarts >= 0):
+        raise ValueError(f"invalid max_restarts {max_restarts!r}: expected an integer >= 0")
+    if not (isinstance(max_seconds, (int, float)) and not isinstance(max_seconds, bool) and max_seconds > 0):
+        raise ValueError(f"invalid max_seconds {max_seconds!r}: expected a number > 0")
+
+
+def send_shutdown(me: Process, child: Process, shutdown: float | str) -> None:
+    """Unlink ``child``, flush its queued Exit, and send it ``shutdown`` (or ``kill``)."""
+    me.unlink(child)
+    me.flush_exits(child.pid)
+    child.signal(me.pid, "kill" if shutdown == "brutal_kill" else "shutdown", True)
+
+
+async def shutdown_child(me: Process, pid: Pid | None, shutdown: float | str) -> Any:
+    """Stop one child by OTP's protocol; returns its exit reason.
+
+    ``brutal_kill`` kills at once; a number of seconds sends ``shutdown`` and kills after that
+    long; ``infinity`` waits. Waiting on the child's death, not a link, means a child that
+    unlinked itself cannot hang the supervisor.
+    """
+    child = me.node._procs.get(pid) if pid is not None else None
+    if child is None:
+        if pid is not None:
+            me.flush_exits(pid)
+        return "noproc"
+    done = child.join_future()
+    send_shutdown(me, child, shutdown)
+    if not done.done():
+        if shutdown == "infinity" or shutdown == "brutal_kill":
+            await done
+        else:
+            finished, _ = await asyncio.wait({done}, timeout=shutdown)
+            if not finished:
+                child.signal(me.pid, "kill", True)
+    return done.result()
+
+
+async def shutdown_many(me: Process, children: list[tuple[Pid, float | str]]) -> None:
+    """Stop children concurrently (a DynamicSupervisor): signal all, then wait, killing on timeout."""
+    procs = me.node._procs
+    waiting: dict[float | str, list[tuple[Process, asyncio.Future[Any]]]] = {}
+    for pid, shutdown in children:
+        child = procs.get(pid)
+        if child is None:
+            me.flush_exits(pid)
+            continue
+        send_shutdown(me, child, shutdown)
+        if child.alive:  # a trapping child: wait for it
+            waiting.setdefault(shutdown, []).append((child, child.join_future()))
+    if not waiting:
+        return
+
+    async def wait_group(shutdown: float | str, group: list[tuple[Process, asyncio.Future[Any]]]) -> None:
+        futs = {f for _, f in group}
+        timeout = None if shutdown in ("infinity", "brutal_kill") else shutdown
+        await asyncio.wait(futs, timeout=timeout)
+        for child, f in group:
+            if not f.done():
+                child.signal(me.pid, "kill", True)
+
+    await asyncio.gather(*(wait_group(s, g) for s, g in waiting.items()))
