@@ -47,6 +47,11 @@ def send(dest: Any, msg: Any) -> None:
     node().send(dest, msg)
 
 
+def send_after(dest: Any, msg: Any, delay: float) -> Any:
+    """``rt.node().send_after(...)``: deliver ``msg`` after ``delay`` seconds; returns a cancellable handle."""
+    return node().send_after(dest, msg, delay)
+
+
 def whereis(name: Any) -> Pid | None:
     """``rt.node().whereis(...)``."""
     return node().whereis(name)
@@ -59,7 +64,7 @@ __all__ = [
     "NotFound", "Overflow", "Pid", "ProcessExit", "ProcessInfo", "Ref", "Registered", "Registry",
     "Reply", "Snapshot", "StartError", "Stop", "Subscription", "Supervisor", "SupervisorError",
     "Unregistered", "Via", "demonitor", "exit", "is_normal", "is_shutdown", "link", "monitor", "node",
-    "receive", "self_pid", "send", "should_restart", "spawn", "trap_exit", "unlink", "via", "whereis",
+    "receive", "self_pid", "send", "send_after", "should_restart", "spawn", "trap_exit", "unlink", "via", "whereis",
 ]  # fmt: skip
 
 # Importing the ``node`` submodule above bound the package attribute ``node`` to it; bind

@@ -262,6 +262,17 @@ class Node:
         sender = me.pid if me is not None and me.node is self else None
         proc.signal(sender, reason, True)
 
+    def send_after(self, dest: Any, msg: Any, delay: float) -> asyncio.TimerHandle:
+        """Send ``msg`` to ``dest`` after ``delay`` seconds (dropped if nobody holds it then); ``.cancel()`` to stop."""
+
+        def fire() -> None:
+            try:
+                self.send(dest, msg)
+            except NoProcess:
+                pass
+
+        return self.loop.call_later(delay, fire)
+
     def whereis(self, name: Any) -> Pid | None:
         """A pid comes back unchanged; a name gives its holder's pid or None."""
         if type(name) is Pid:
