@@ -68,17 +68,11 @@ def to_spec(child: Any) -> ChildSpec:
         spec = child
     elif inspect.isclass(child) and hasattr(child, "child_spec"):
         spec = child.child_spec()
-    elif (
-        type(child) is tuple
-        and len(child) == 2
-        and inspect.isclass(child[0])
-        and hasattr(child[0], "child_spec")
-    ):
+    elif type(child) is tuple and len(child) == 2 and inspect.isclass(child[0]) and hasattr(child[0], "child_spec"):
         spec = child[0].child_spec(child[1])
     else:
         raise ValueError(
-            "supervisors expect each child to be a rt.ChildSpec, a GenServer class or "
-            f"(class, arg), got {child!r}"
+            f"supervisors expect each child to be a rt.ChildSpec, a GenServer class or (class, arg), got {child!r}"
         )
     if type(spec) is not ChildSpec:
         raise ValueError(f"child_spec() must return a rt.ChildSpec, got {spec!r}")

@@ -76,7 +76,13 @@ class DynamicSupervisor(GenServer):
             "max_seconds": max_seconds,
             "extra_arguments": tuple(extra_arguments),
         }
-        return ChildSpec(id=name if name is not None else cls, start=(cls.start_link, (), kwargs), type="supervisor")
+        return ChildSpec(
+            id=name if name is not None else cls,
+            start=(cls.start_link, (), kwargs),
+            restart=cls.restart,
+            shutdown=cls.shutdown,
+            type="supervisor",
+        )
 
     @staticmethod
     def _check(name: Any, max_children: Any, max_restarts: Any, max_seconds: Any, extra: Any, strategy: Any) -> None:
@@ -91,7 +97,9 @@ class DynamicSupervisor(GenServer):
 
     # -- the server ---------------------------------------------------------------------------
 
-    async def init(self, max_children: int | None, max_restarts: int, max_seconds: float, extra: tuple[Any, ...]) -> None:
+    async def init(
+        self, max_children: int | None, max_restarts: int, max_seconds: float, extra: tuple[Any, ...]
+    ) -> None:
         me = context.this_process("DynamicSupervisor")
         me.trap = True
         self._me = me
@@ -181,7 +189,7 @@ class DynamicSupervisor(GenServer):
         except (StartError, AlreadyStarted):
             entry.restarting = True
             self.children[old] = entry
-            self._me.deliver(_Retry(old))
+            self._me.node.loop.call_soon(self._me.deliver, _Retry(old))  # next turn: others go first
             return None
         entry.restarting = False
         entry.restarts += 1

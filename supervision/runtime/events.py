@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 from .pid import Pid
 
@@ -26,9 +26,12 @@ EventKind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One state change. ``kind`` is an ``EventKind`` or an application's own kind."""
+class Event(NamedTuple):
+    """One state change. ``kind`` is an ``EventKind`` or an application's own kind.
+
+    A named tuple rather than a frozen dataclass: a busy node makes hundreds of thousands of
+    these a second, and a tuple is the cheapest immutable record Python builds.
+    """
 
     seq: int
     kind: str
@@ -106,6 +109,25 @@ class Subscription:
             finally:
                 self._waiter = None
 
+    async def next_batch(self, limit: int = 1000) -> list[Event | Overflow]:
+        """Wait for at least one item, then return up to ``limit`` (empty once the stream ended)."""
+        q = self._queue
+        while not q:
+            if self._closed:
+                return []
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        batch = []
+        while q and len(batch) < limit:
+            item = q[0]
+            if item is _END:
+                break
+            batch.append(q.popleft())
+        return batch
+
     def get_nowait(self) -> Event | Overflow | None:
         """The next item, or None when the queue is empty (for batch consumers)."""
         q = self._queue
@@ -129,6 +151,13 @@ class EventStream:
             for sub in self._subscribers:
                 sub._push(event)
         return self.seq
+
+    def emit_data(self, kind: str, pid: Pid | None, data: dict[str, Any]) -> None:
+        """``emit`` for the runtime's hot paths: callers skip building ``data`` when nobody listens."""
+        self.seq += 1
+        event = Event(self.seq, kind, pid, data, time.time())
+        for sub in self._subscribers:
+            sub._push(event)
 
     @property
     def has_subscribers(self) -> bool:

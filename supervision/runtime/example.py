@@ -10,17 +10,16 @@ import asyncio
 import sys
 
 from supervision import runtime as rt
-from supervision.greeter import REGISTRY, SUPERVISOR, spawn_greeter, start_app
+from supervision.greeter import REGISTRY, spawn_greeter, start_app
 
 
 async def main(names: list[str]) -> int:
     async with rt.Node() as node:
         events = node.events.subscribe()
         await start_app()
-        for name in names:
-            await spawn_greeter(name)
-        while (await rt.DynamicSupervisor.count_children(SUPERVISOR)).active:
-            await asyncio.sleep(0.01)
+        pids = [await spawn_greeter(name) for name in names]
+        for pid in pids:
+            await node.join(pid)
         while (e := events.get_nowait()) is not None:
             if isinstance(e, rt.Event) and e.kind == "greeted":
                 print(f"Hello, {e.data['person']}!  (from {e.pid})")

@@ -151,6 +151,8 @@ class _IdleTimeout:
 
 
 _TIMED_OUT = object()
+_FAIR_BATCH = 64  # messages a busy server handles before it yields to the loop
+_CALL_FORMS = frozenset({Reply, NoReply, Stop, Continue, Ignore})
 
 
 def _expire_call(fut: asyncio.Future[Any]) -> None:
@@ -300,19 +302,62 @@ class GenServer:
             proc.task = None
 
     async def _loop(self, proc: Process) -> None:
+        """Handle queued messages one at a time until the mailbox is empty or the process dies.
+
+        The common returns (a plain reply, None) are handled inline: this loop is the hot path
+        of every server, and each extra coroutine layer costs a frame per message.
+        """
+        handled = 0
         while proc.alive:
             mb = proc.mailbox
             if not mb:
                 proc.mailbox = None  # an idle server holds no deque
                 return
+            handled += 1
+            if handled % _FAIR_BATCH == 0:
+                await asyncio.sleep(0)  # asyncio is not preemptive: let other processes run
+                continue
             msg = mb.popleft()
+            t = type(msg)
+            if t is _IdleTimeout:
+                if msg.tick != proc.ticks:
+                    continue  # stale: another message came after the timer was armed
             proc.ticks += 1
-            if not await self._handle(proc, msg):
+            try:
+                if t is _Call:
+                    res = await self.handle_call(msg.request, msg.caller)
+                    if type(res) in _CALL_FORMS:
+                        if not await self._after_call(proc, msg.caller, res):
+                            return
+                    else:
+                        GenServer.reply(msg.caller, res)
+                    continue
+                if t is _Cast:
+                    res = await self.handle_cast(msg.request)
+                elif t is Exit and proc.trap and msg.pid == proc.parent:
+                    await self._stop(proc, msg.reason)
+                    return
+                elif t is _StopRequest:
+                    if not msg.cancelled:
+                        await self._stop(proc, msg.reason)
+                        return
+                    continue
+                elif t is _IdleTimeout:
+                    res = await self.handle_info("timeout")
+                else:
+                    res = await self.handle_info(msg)
+                if res is not None and not await self._after_noreply(proc, res):
+                    return
+            except ProcessExit as e:
+                await self._crash(proc, e.reason, None)
                 return
-
-    async def _handle(self, proc: Process, msg: Any) -> bool:
-        """Handle one message; False once the process is dead."""
-        return await self._guarded(proc, self._dispatch(proc, msg))
+            except asyncio.CancelledError:
+                if proc.alive:  # cancelled from outside the runtime
+                    proc.die("killed")
+                return
+            except Exception as e:
+                await self._crash(proc, e, crash_text(e))
+                return
 
     async def _guarded(self, proc: Process, step: Any) -> bool:
         """Run one step of callbacks; an exception is a crash (terminate, then exit)."""
@@ -326,26 +371,6 @@ class GenServer:
         except Exception as e:
             await self._crash(proc, e, crash_text(e))
         return False
-
-    async def _dispatch(self, proc: Process, msg: Any) -> bool:
-        t = type(msg)
-        if t is _Call:
-            return await self._after_call(proc, msg.caller, await self.handle_call(msg.request, msg.caller))
-        if t is _Cast:
-            return await self._after_noreply(proc, await self.handle_cast(msg.request))
-        if t is Exit and proc.trap and msg.pid == proc.parent:
-            await self._stop(proc, msg.reason)
-            return False
-        if t is _StopRequest:
-            if msg.cancelled:
-                return True
-            await self._stop(proc, msg.reason)
-            return False
-        if t is _IdleTimeout:
-            if msg.tick != proc.ticks - 1:
-                return True  # another message came first
-            msg = "timeout"
-        return await self._after_noreply(proc, await self.handle_info(msg))
 
     async def _after_call(self, proc: Process, caller: From, res: Any) -> bool:
         t = type(res)

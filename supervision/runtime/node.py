@@ -12,7 +12,6 @@ import concurrent.futures
 import itertools
 import logging
 import threading
-from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from . import context
 from .errors import NoProcess
 from .events import EventStream
-from .names import Via, check_name
+from .names import Via
 from .pid import Pid
 from .process import _STARTING, Process, run_function
 
@@ -73,7 +72,7 @@ class Node:
         self.name = name
         self.shutdown_timeout = shutdown_timeout
         self.events = EventStream()
-        self.exits: Counter[str] = Counter()  # exit reasons by label, for metrics
+        self.exits: dict[str, int] = {}  # exit counts by reason label, for metrics
         self.restarts = 0  # restarts performed by every supervisor, for metrics
         self._procs: dict[Pid, Process] = {}
         self._names: dict[str, Process] = {}
@@ -156,17 +155,26 @@ class Node:
         pid = Pid(next(self._ids))
         proc = Process(self, pid, parent, name, type, kind)
         self._procs[pid] = proc
-        self.events.emit("started", pid, parent=parent, name=name, type=type, behaviour=kind)
+        ev = self.events
+        if ev._subscribers:
+            ev.emit_data("started", pid, {"parent": parent, "name": name, "type": type, "behaviour": kind})
+        else:
+            ev.seq += 1
         return proc
 
     def _remove(self, proc: Process, reason: Any, tb: str | None) -> None:
         del self._procs[proc.pid]
-        self.exits[_reason_label(reason)] += 1
-        if tb is None:
-            self.events.emit("exited", proc.pid, reason=reason)
-        else:
-            self.events.emit("exited", proc.pid, reason=reason, traceback=tb)
+        exits = self.exits
+        label = reason if type(reason) is str else _reason_label(reason)
+        exits[label] = exits.get(label, 0) + 1
+        ev = self.events
+        if tb is not None:
             log.error("process %s (%s) crashed: %r\n%s", proc.pid, proc.kind, reason, tb)
+            ev.emit("exited", proc.pid, reason=reason, traceback=tb)
+        elif ev._subscribers:
+            ev.emit_data("exited", proc.pid, {"reason": reason})
+        else:
+            ev.seq += 1
 
     def _start_task(self, proc: Process, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as the process's task, eagerly (to its first suspension) when shallow."""

@@ -146,14 +146,14 @@ class Process:
         self.alive = False
         self.reason = reason
         node = self.node
-        node._remove(self, reason, tb)
-        # (2) names and registry entries
+        # (2) names and registry entries; their "unregistered" events precede "exited"
         if self.name is not None:
             node._free_name(self)
         if self.registrations:
             regs, self.registrations = self.registrations, None
             for table, key in regs:
                 table.drop_owner_entry(self, key)
+        node._remove(self, reason, tb)
         if self.on_death:
             for fn in self.on_death:
                 fn(self, reason)

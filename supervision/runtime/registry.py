@@ -44,7 +44,9 @@ class RegistryTable:
 
     __slots__ = ("name", "proc", "unique", "partitions", "listeners", "meta", "entries", "size")
 
-    def __init__(self, name: Any, proc: Process, unique: bool, partitions: int, listeners: tuple[Any, ...], meta: dict[Any, Any]) -> None:
+    def __init__(
+        self, name: Any, proc: Process, unique: bool, partitions: int, listeners: tuple[Any, ...], meta: dict[Any, Any]
+    ) -> None:
         self.name = name
         self.proc = proc
         self.unique = unique
@@ -79,8 +81,13 @@ class RegistryTable:
             owner.registrations = [(self, key)]
         else:
             regs.append((self, key))
-        owner.node.events.emit("registered", owner.pid, registry=self.name, key=key, value=value)
-        self._tell(Registered(self.name, key, owner.pid, value))
+        ev = owner.node.events
+        if ev._subscribers:
+            ev.emit_data("registered", owner.pid, {"registry": self.name, "key": key, "value": value})
+        else:
+            ev.seq += 1
+        if self.listeners:
+            self._tell(Registered(self.name, key, owner.pid, value))
 
     def _tell(self, msg: Any) -> None:
         if self.listeners:
@@ -167,7 +174,11 @@ class RegistryTable:
             if held is not None and held[0] is owner:
                 del entries[key]
                 self.size -= 1
-                owner.node.events.emit("unregistered", owner.pid, registry=self.name, key=key, value=held[1])
+                ev = owner.node.events
+                if ev._subscribers:
+                    ev.emit_data("unregistered", owner.pid, {"registry": self.name, "key": key, "value": held[1]})
+                else:
+                    ev.seq += 1
             return
         by_owner = entries.get(key)
         values = by_owner.pop(owner, None) if by_owner else None
@@ -272,7 +283,9 @@ class Registry(GenServer):
         existing = node._registries.get(name)
         if existing is not None:
             raise AlreadyStarted(existing.pid)
-        return await cls._start((keys, name, partitions, listeners, meta), {}, name if type(name) is str else None, True)
+        return await cls._start(
+            (keys, name, partitions, listeners, meta), {}, name if type(name) is str else None, True
+        )
 
     @classmethod
     def child_spec(  # type: ignore[override]
@@ -289,7 +302,9 @@ class Registry(GenServer):
         return ChildSpec(id=name, start=(cls.start_link, (), kwargs), type="supervisor")
 
     @staticmethod
-    def _check(keys: Any, name: Any, partitions: Any, listeners: Any, meta: Any) -> tuple[tuple[Any, ...], dict[Any, Any]]:
+    def _check(
+        keys: Any, name: Any, partitions: Any, listeners: Any, meta: Any
+    ) -> tuple[tuple[Any, ...], dict[Any, Any]]:
         if keys not in KEYS:
             raise ValueError(f"expected keys= to be one of {KEYS}, got {keys!r}")
         if name is None or not _is_hashable(name):
@@ -308,7 +323,9 @@ class Registry(GenServer):
             raise ValueError(f"expected meta= to be a dict, got {meta!r}")
         return listeners, dict(meta)
 
-    async def init(self, keys: str, name: Any, partitions: int, listeners: tuple[Any, ...], meta: dict[Any, Any]) -> None:
+    async def init(
+        self, keys: str, name: Any, partitions: int, listeners: tuple[Any, ...], meta: dict[Any, Any]
+    ) -> None:
         me = context.this_process("Registry")
         me.trap = True
         me.drops_foreign_exits = True  # registrants' exits are handled by the synchronous purge

@@ -26,11 +26,12 @@ STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 
 
 class _Child:
-    __slots__ = ("spec", "pid", "restarts")
+    __slots__ = ("spec", "pid", "last_pid", "restarts")
 
     def __init__(self, spec: ChildSpec, pid: Any) -> None:
         self.spec = spec
         self.pid = pid  # Pid | None | "restarting"
+        self.last_pid: Pid | None = None  # the pid it last ran under (a restart event's old_pid)
         self.restarts = 0
 
 
@@ -79,10 +80,18 @@ class Supervisor(GenServer):
         children = list(children)
         cls._check(children, strategy, max_restarts, max_seconds, name)
         kwargs = {"strategy": strategy, "max_restarts": max_restarts, "max_seconds": max_seconds, "name": name}
-        return ChildSpec(id=name if name is not None else cls, start=(cls.start_link, (children,), kwargs), type="supervisor")
+        return ChildSpec(
+            id=name if name is not None else cls,
+            start=(cls.start_link, (children,), kwargs),
+            restart=cls.restart,
+            shutdown=cls.shutdown,
+            type="supervisor",
+        )
 
     @staticmethod
-    def _check(children: Iterable[Any], strategy: Any, max_restarts: Any, max_seconds: Any, name: Any) -> list[ChildSpec]:
+    def _check(
+        children: Iterable[Any], strategy: Any, max_restarts: Any, max_seconds: Any, name: Any
+    ) -> list[ChildSpec]:
         check_name(name)
         if strategy not in STRATEGIES:
             raise ValueError(f"invalid strategy {strategy!r}: expected one of {STRATEGIES}")
@@ -133,6 +142,7 @@ class Supervisor(GenServer):
     def _set_pid(self, ch: _Child, pid: Any) -> None:
         if type(ch.pid) is Pid:
             self.by_pid.pop(ch.pid, None)
+            ch.last_pid = ch.pid
         ch.pid = pid
         if type(pid) is Pid:
             self.by_pid[pid] = ch
@@ -236,15 +246,15 @@ class Supervisor(GenServer):
                 if ch.spec.restart == "temporary":
                     self._remove(ch)
                 return None
-            return await self._restart(ch, msg.reason, msg.pid)
+            return await self._restart(ch, msg.reason)
         if type(msg) is _Retry:
             ch = self.by_id.get(msg.id)
             if ch is None or ch.pid != "restarting":
                 return None
-            return await self._restart(ch, None, None)
+            return await self._restart(ch, None)
         return await super().handle_info(msg)
 
-    async def _restart(self, ch: _Child, reason: Any, old_pid: Pid | None) -> Any:
+    async def _restart(self, ch: _Child, reason: Any) -> Any:
         """Count one attempt, then restart by strategy; a failed start is retried by message."""
         node = self._me.node
         if not self.intensity.add():
@@ -270,12 +280,11 @@ class Supervisor(GenServer):
                     self._remove(c)
             group = [c for c in group if c is ch or c.spec.restart != "temporary"]
         for c in group:
-            old = old_pid if c is ch else None
             try:
                 pid = await start_child(c.spec)
             except (StartError, AlreadyStarted):
                 self._set_pid(c, "restarting")
-                self._me.deliver(_Retry(c.spec.id))
+                self._me.node.loop.call_soon(self._me.deliver, _Retry(c.spec.id))  # next turn: others go first
                 return None
             self._set_pid(c, pid)
             c.restarts += 1
@@ -285,7 +294,7 @@ class Supervisor(GenServer):
                 if proc is not None:
                     proc.restarts = c.restarts
                     proc.last_exit = reason if c is ch else "shutdown"
-            node.events.emit("restarted", self._me.pid, child_id=c.spec.id, old_pid=old, new_pid=pid)
+            node.events.emit("restarted", self._me.pid, child_id=c.spec.id, old_pid=c.last_pid, new_pid=pid)
         return None
 
     # -- client API ---------------------------------------------------------------------------
