@@ -145,15 +145,19 @@ class DynamicSupervisor(GenServer):
             n = len(self.children)
             return ChildCounts(n, n - restarting, sups, n - sups)
         if op == "stats":
-            return {
-                "strategy": "one_for_one",
-                "max_restarts": self.intensity.max_restarts,
-                "max_seconds": self.intensity.max_seconds,
-                "restarts_in_window": self.intensity.used(),
-                "children": len(self.children),
-                "max_children": self.max_children,
-            }
+            return self.details()
         raise ValueError(f"unknown supervisor request {request!r}")
+
+    def details(self) -> dict[str, Any]:
+        """Strategy, intensity, restarts used in the current window and the child limit."""
+        return {
+            "strategy": "one_for_one",
+            "max_restarts": self.intensity.max_restarts,
+            "max_seconds": self.intensity.max_seconds,
+            "restarts_in_window": self.intensity.used(),
+            "children": len(self.children),
+            "max_children": self.max_children,
+        }
 
     async def handle_info(self, msg: Any) -> Any:
         if type(msg) is Exit:
@@ -189,7 +193,7 @@ class DynamicSupervisor(GenServer):
         except (StartError, AlreadyStarted):
             entry.restarting = True
             self.children[old] = entry
-            self._me.node.loop.call_soon(self._me.deliver, _Retry(old))  # next turn: others go first
+            self._me.deliver(_Retry(old))  # a message to itself, as OTP does: queued requests go first
             return None
         entry.restarting = False
         entry.restarts += 1
@@ -201,7 +205,15 @@ class DynamicSupervisor(GenServer):
                 proc.restarts = entry.restarts
                 if reason is not None:
                     proc.last_exit = reason
-        node.events.emit("restarted", self._me.pid, child_id=None, old_pid=old, new_pid=pid)
+        node.events.emit(
+            "restarted",
+            self._me.pid,
+            child_id=None,
+            old_pid=old,
+            new_pid=pid,
+            restarts=entry.restarts,
+            reason=reason,
+        )
         return None
 
     # -- client API ---------------------------------------------------------------------------

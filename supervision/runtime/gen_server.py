@@ -188,6 +188,10 @@ class GenServer:
     async def terminate(self, reason: Any) -> None:
         return None
 
+    def details(self) -> dict[str, Any] | None:
+        """Structured facts for ``ProcessInfo.details`` (supervisors and registries give theirs)."""
+        return None
+
     # -- starting ---------------------------------------------------------------------------
 
     @classmethod

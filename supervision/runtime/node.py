@@ -46,6 +46,7 @@ class ProcessInfo:
     status: str  # "running" (handling a message or running code) | "waiting" (idle)
     last_exit: Any = None
     state: str | None = None  # repr of a GenServer's state, truncated (process_info only)
+    details: dict[str, Any] | None = None  # a supervisor's strategy and budget, a registry's size
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +312,12 @@ class Node:
                 state = f"<unrepresentable: {e!r}>"
             if len(state) > 2000:
                 state = state[:2000] + "…"
+        details = None
+        if p.type == "supervisor" and p.server is not None:
+            try:
+                details = p.server.details()
+            except AttributeError:  # its init has not finished building the books yet
+                details = None
         busy = p.task is not None
         return ProcessInfo(
             pid=p.pid,
@@ -327,6 +334,7 @@ class Node:
             status="running" if busy and p.waiter is None else "waiting",
             last_exit=p.last_exit,
             state=state,
+            details=details,
         )
 
     def processes(self) -> list[ProcessInfo]:

@@ -337,10 +337,19 @@ class Registry(GenServer):
         me.on_death = [table.on_registry_death]
         self.table = table
 
+    def details(self) -> dict[str, Any]:
+        """The registry's name, key kind, size and partitions (dashboards, ``ProcessInfo``)."""
+        t = self.table
+        return {
+            "registry": t.name,
+            "keys": "unique" if t.unique else "duplicate",
+            "size": t.size,
+            "partitions": t.partitions,
+        }
+
     async def handle_call(self, request: Any, caller: Any) -> Any:
         if request == "info":
-            t = self.table
-            return {"keys": "unique" if t.unique else "duplicate", "size": t.size, "partitions": t.partitions}
+            return self.details()
         return await super().handle_call(request, caller)
 
     # -- writes (by the calling process) ------------------------------------------------------

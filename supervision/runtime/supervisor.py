@@ -171,7 +171,7 @@ class Supervisor(GenServer):
         if op == "start_child":
             return await self._start_new(request[1])
         if op == "stats":
-            return self._stats()
+            return self.details()
         ch = self.by_id.get(request[1])
         if ch is None:
             return NotFound(f"no child with id {request[1]!r}")
@@ -210,7 +210,8 @@ class Supervisor(GenServer):
         active = sum(1 for c in self.children if type(c.pid) is Pid)
         return ChildCounts(len(self.children), active, sups, len(self.children) - sups)
 
-    def _stats(self) -> dict[str, Any]:
+    def details(self) -> dict[str, Any]:
+        """Strategy, intensity and restarts used in the current window (dashboards, ``ProcessInfo``)."""
         return {
             "strategy": self.strategy,
             "max_restarts": self.intensity.max_restarts,
@@ -284,7 +285,7 @@ class Supervisor(GenServer):
                 pid = await start_child(c.spec)
             except (StartError, AlreadyStarted):
                 self._set_pid(c, "restarting")
-                self._me.node.loop.call_soon(self._me.deliver, _Retry(c.spec.id))  # next turn: others go first
+                self._me.deliver(_Retry(c.spec.id))  # a message to itself, as OTP does: queued requests go first
                 return None
             self._set_pid(c, pid)
             c.restarts += 1
@@ -294,7 +295,15 @@ class Supervisor(GenServer):
                 if proc is not None:
                     proc.restarts = c.restarts
                     proc.last_exit = reason if c is ch else "shutdown"
-            node.events.emit("restarted", self._me.pid, child_id=c.spec.id, old_pid=c.last_pid, new_pid=pid)
+            node.events.emit(
+                "restarted",
+                self._me.pid,
+                child_id=c.spec.id,
+                old_pid=c.last_pid,
+                new_pid=pid,
+                restarts=c.restarts,
+                reason=reason if c is ch else "shutdown",
+            )
         return None
 
     # -- client API ---------------------------------------------------------------------------
