@@ -33,7 +33,7 @@ from .errors import AlreadyStarted, CallExit, CallTimeout, NoProcess, ProcessExi
 from .messages import Exit
 from .names import Via, check_name
 from .pid import Pid
-from .process import Process, _Died, crash_text
+from .process import Process, _Died
 
 log = logging.getLogger("supervision.runtime")
 
@@ -268,7 +268,7 @@ class GenServer:
                     ack.set_result(StartError(proc.reason if not proc.alive else "killed"))
                 return
             except Exception as e:
-                proc.die(e, crash_text(e))
+                proc.die(e, True)
                 ack.set_result(StartError(e))
                 return
             if not proc.alive:  # killed while init ran
@@ -353,14 +353,14 @@ class GenServer:
                 if res is not None and not await self._after_noreply(proc, res):
                     return
             except ProcessExit as e:
-                await self._crash(proc, e.reason, None)
+                await self._crash(proc, e.reason, False)
                 return
             except asyncio.CancelledError:
                 if proc.alive:  # cancelled from outside the runtime
                     proc.die("killed")
                 return
             except Exception as e:
-                await self._crash(proc, e, crash_text(e))
+                await self._crash(proc, e, True)
                 return
 
     async def _guarded(self, proc: Process, step: Any) -> bool:
@@ -368,12 +368,12 @@ class GenServer:
         try:
             return await step
         except ProcessExit as e:
-            await self._crash(proc, e.reason, None)
+            await self._crash(proc, e.reason, False)
         except asyncio.CancelledError:
             if proc.alive:  # cancelled from outside the runtime
                 proc.die("killed")
         except Exception as e:
-            await self._crash(proc, e, crash_text(e))
+            await self._crash(proc, e, True)
         return False
 
     async def _after_call(self, proc: Process, caller: From, res: Any) -> bool:
@@ -388,10 +388,10 @@ class GenServer:
             self._arm(proc, res.timeout)
             return True
         if t is Stop:
-            reason, tb = await self._run_terminate(res.reason)
+            reason, crashed = await self._run_terminate(res.reason)
             if res.reply is not _UNSET:
                 GenServer.reply(caller, res.reply)
-            proc.die(reason, tb)
+            proc.die(reason, crashed)
             return False
         if t is Continue or t is Ignore:
             raise ProcessExit(("bad_return_value", res))
@@ -418,25 +418,26 @@ class GenServer:
         if timeout is not None:
             proc.node.loop.call_later(max(0.0, timeout), proc.deliver, _IdleTimeout(proc.ticks))
 
-    async def _run_terminate(self, reason: Any) -> tuple[Any, str | None]:
+    async def _run_terminate(self, reason: Any) -> tuple[Any, bool]:
+        """Run ``terminate``; returns the exit reason and whether it is a crash of terminate."""
         try:
             await self.terminate(reason)
         except ProcessExit as e:
-            return e.reason, None
+            return e.reason, False
         except Exception as e:
-            return e, crash_text(e)
-        return reason, None
+            return e, True
+        return reason, False
 
     async def _stop(self, proc: Process, reason: Any) -> None:
-        reason, tb = await self._run_terminate(reason)
-        proc.die(reason, tb)
+        reason, crashed = await self._run_terminate(reason)
+        proc.die(reason, crashed)
 
-    async def _crash(self, proc: Process, reason: Any, tb: str | None) -> None:
-        new_reason, new_tb = await self._run_terminate(reason)
+    async def _crash(self, proc: Process, reason: Any, crashed: bool) -> None:
+        new_reason, new_crashed = await self._run_terminate(reason)
         if new_reason is reason:
-            proc.die(reason, tb)
+            proc.die(reason, crashed)
         else:
-            proc.die(new_reason, new_tb)
+            proc.die(new_reason, new_crashed)
 
     # -- client API -------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from .errors import NoProcess
 from .events import EventStream
 from .names import Via
 from .pid import Pid
-from .process import _STARTING, Process, run_function
+from .process import _STARTING, Process, crash_text, run_function
 
 log = logging.getLogger("supervision.runtime")
 
@@ -163,14 +163,19 @@ class Node:
             ev.seq += 1
         return proc
 
-    def _remove(self, proc: Process, reason: Any, tb: str | None) -> None:
+    def _remove(self, proc: Process, reason: Any, crashed: bool) -> None:
         del self._procs[proc.pid]
         exits = self.exits
         label = reason if type(reason) is str else _reason_label(reason)
         exits[label] = exits.get(label, 0) + 1
         ev = self.events
-        if tb is not None:
-            log.error("process %s (%s) crashed: %r\n%s", proc.pid, proc.kind, reason, tb)
+        if crashed:
+            # Formatting a traceback costs more than the rest of a restart: do it once, and
+            # only when it is read (an enabled error log, or a subscriber's "exited" event).
+            logged = log.isEnabledFor(logging.ERROR)
+            tb = crash_text(reason) if logged or ev._subscribers else ""
+            if logged:
+                log.error("process %s (%s) crashed: %r\n%s", proc.pid, proc.kind, reason, tb)
             ev.emit("exited", proc.pid, reason=reason, traceback=tb)
         elif ev._subscribers:
             ev.emit_data("exited", proc.pid, {"reason": reason})

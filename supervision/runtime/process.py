@@ -139,8 +139,12 @@ class Process:
             return
         self.die(reason)
 
-    def die(self, reason: Any, tb: str | None = None) -> None:
-        """End this process with ``reason``, in OTP's order; a no-op if it is already dead."""
+    def die(self, reason: Any, crashed: bool = False) -> None:
+        """End this process with ``reason``, in OTP's order; a no-op if it is already dead.
+
+        ``crashed``: ``reason`` is an exception raised by the process's own code, so the exit
+        is a crash report (logged, with its traceback text in the ``exited`` event).
+        """
         if not self.alive:
             return
         self.alive = False
@@ -153,7 +157,7 @@ class Process:
             regs, self.registrations = self.registrations, None
             for table, key in regs:
                 table.drop_owner_entry(self, key)
-        node._remove(self, reason, tb)
+        node._remove(self, reason, crashed)
         if self.on_death:
             for fn in self.on_death:
                 fn(self, reason)
@@ -259,7 +263,7 @@ def _expire(fut: asyncio.Future[Any]) -> None:
 
 
 def crash_text(exc: BaseException) -> str:
-    """The traceback text that goes with a crash report."""
+    """The traceback text that goes with a crash report (formatted only when someone reads it)."""
     return "".join(traceback.format_exception(exc))
 
 
@@ -273,7 +277,7 @@ async def run_function(proc: Process, fn: Any, args: tuple[Any, ...]) -> None:
     except asyncio.CancelledError:
         proc.die("killed")  # cancelled from outside the runtime (e.g. the loop closing)
     except Exception as e:
-        proc.die(e, crash_text(e))
+        proc.die(e, True)
     else:
         proc.die("normal")
     finally:
