@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "supervision",
+    "supervision.apps.SupervisionConfig",
 ]
 
 MIDDLEWARE = [
@@ -124,9 +124,15 @@ LOGGING = {
 # -- supervision (read once by supervision.host) ----------------------------------------------
 SUPERVISION_AUTOSTART = _env_bool("SUPERVISION_AUTOSTART", True)  # start the node with the ASGI server
 SUPERVISION_NODE_NAME = os.environ.get("SUPERVISION_NODE_NAME", "web")
+SUPERVISION_CHILDREN = "supervision.greeter.app_children"  # a callable returning the tree's child specs
 SUPERVISION_FRAME_INTERVAL = 0.1  # seconds between dashboard frames (at most ~10/s)
 SUPERVISION_FEED_QUEUE = 20_000  # events the dashboard feed may lag before it resyncs
 SUPERVISION_EVENT_LOG_SIZE = 500  # events kept for the page's log
 SUPERVISION_PAGE_SIZE = 20  # rows per page in the tree and the registry table
 SUPERVISION_WS_WINDOW = 3  # frames a browser may leave unacknowledged before we hold back
 SUPERVISION_SHUTDOWN_TIMEOUT = 30.0  # seconds the tree gets to stop in order
+SUPERVISION_SERVE_STATIC = _env_bool("SUPERVISION_SERVE_STATIC", True)  # daphne serves /static/ itself
+
+# Incoming websocket messages are small JSON commands; refuse anything large early.
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = 64 * 1024
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = 64 * 1024

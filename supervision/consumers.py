@@ -1,0 +1,170 @@
+"""The dashboard's websocket: a full frame on connect, then what changed, at most ~10 a second.
+
+Each consumer holds one ``View`` (its searches, pages, log filter and selected process) and
+what it last sent. On every ``dashboard.changed`` tick from the feed it renders only the parts
+that changed since then, as htmx out-of-band fragments, each with an id and an explicit
+``hx-swap-oob``. Frames are idempotent renders of the mirror's current state (the log sends
+the rows it has not sent yet), so a frame held back loses nothing: it is folded into the next.
+
+A browser acknowledges each frame (``{"ack": 1}``, sent by ``static/dashboard.js``). At most
+``SUPERVISION_WS_WINDOW`` frames may be unacknowledged; beyond that the consumer holds back and
+sends one fresh frame when the browser catches up. A stalled browser therefore costs the
+server a few frames of buffer, however many events happen meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http import QueryDict
+from django.template.loader import render_to_string
+
+from supervision import dashboard
+from supervision import host as hosting
+from supervision.feed import Feed
+from supervision.host import NodeDown
+from supervision.mirror import reason_text
+
+log = logging.getLogger("supervision.consumers")
+
+MAX_MESSAGE = 8_192  # bytes of one message from a browser; anything longer is ignored
+TEMPLATE = "supervision/dashboard.html"
+TREE_REFRESH = 1.0  # seconds after which uptimes and budgets are redrawn even without changes
+
+
+class DashboardConsumer(AsyncWebsocketConsumer):
+    """One browser tab's live dashboard."""
+
+    feed: Feed | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)  # refused before the handshake completes: HTTP 403
+            return
+        try:
+            self.feed = await hosting.feed()
+        except NodeDown:
+            await self.close(code=4503)
+            return
+        self.view = dashboard.View.from_query(_query(self.scope))
+        self.unacked = 0
+        self.held_back = False
+        self.sent_generation = -1
+        self.sent_tree = -1
+        self.sent_tree_at = 0.0
+        self.sent_registry: tuple[str, int] = ("", -1)
+        self.sent_log_seq = 0
+        self.sent_panel_seq = -1
+        await self.channel_layer.group_add(self.feed.group, self.channel_name)
+        self.feed.clients += 1
+        await self.accept()
+        await self.send_frame(force={"tree", "registry", "log", "panel", "status"})
+
+    async def disconnect(self, code: int) -> None:
+        if self.feed is not None and hasattr(self, "view"):
+            self.feed.clients -= 1
+            await self.channel_layer.group_discard(self.feed.group, self.channel_name)
+
+    # -- from the browser ---------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_MESSAGE:
+            return
+        try:
+            msg = json.loads(text_data)
+        except ValueError:
+            return
+        if not isinstance(msg, dict):
+            return
+        if "ack" in msg:
+            self.unacked = max(0, self.unacked - 1)
+            if self.held_back:
+                await self.send_frame()
+            return
+        parts = self.view.update(msg)
+        if parts:
+            if "registry" in parts:
+                self.sent_registry = ("", -1)
+            await self.send_frame(force=parts, ignore_window=True)
+
+    # -- from the feed --------------------------------------------------------------------------
+
+    async def dashboard_changed(self, message: dict[str, Any]) -> None:
+        await self.send_frame()
+
+    # -- frames ---------------------------------------------------------------------------------
+
+    async def send_frame(self, force: set[str] = frozenset(), ignore_window: bool = False) -> None:  # type: ignore[assignment]
+        """Render and send what changed since the last frame (and the parts in ``force``)."""
+        feed = self.feed
+        assert feed is not None
+        if self.unacked >= settings.SUPERVISION_WS_WINDOW and not ignore_window:
+            if not self.held_back:
+                feed.frames_skipped += 1
+            self.held_back = True
+            return
+        mirror, view = feed.mirror, self.view
+        force = set(force)
+        if mirror.generation != self.sent_generation:  # a resync: redraw everything
+            force |= {"tree", "registry", "log", "panel", "status"}
+        now = time.monotonic()
+        parts: list[str] = []
+        if "tree" in force or mirror.tree_version != self.sent_tree or now - self.sent_tree_at >= TREE_REFRESH:
+            ctx = dashboard.tree_context(mirror, view)
+            parts.append(render_to_string(f"{TEMPLATE}#tree", {**ctx, "oob": True}))
+            self.sent_tree, self.sent_tree_at = mirror.tree_version, now
+        reg_name = mirror.find_registry(view.registry)
+        reg_state = (view.registry, mirror.registry_versions.get(reg_name, -1) if reg_name is not None else -2)
+        if "registry" in force or reg_state != self.sent_registry:
+            ctx = dashboard.registry_context(mirror, view)
+            parts.append(render_to_string(f"{TEMPLATE}#registry", {**ctx, "oob": True}))
+            self.sent_registry = reg_state
+        if "log" in force or mirror.seq > self.sent_log_seq:
+            parts.append(self._log_fragment(full="log" in force))
+        if "panel" in force or (view.pid is not None and mirror.seq != self.sent_panel_seq):
+            parts.append(await self._panel_fragment())
+            self.sent_panel_seq = mirror.seq
+        parts.append(render_to_string(f"{TEMPLATE}#status", {**dashboard.status_context(mirror, feed), "oob": True}))
+        self.sent_generation = mirror.generation
+        self.held_back = False
+        self.unacked += 1
+        feed.frames_sent += 1
+        await self.send(text_data="".join(parts))
+
+    def _log_fragment(self, full: bool) -> str:
+        mirror, view = self.feed.mirror, self.view  # type: ignore[union-attr]
+        # Rows the browser has not seen yet; if some fell out of the mirror's log, redraw it all.
+        if full or self.sent_log_seq < mirror.oldest_logged_seq() - 1:
+            rows, swap = dashboard.events_for(mirror, view), "true"
+        else:
+            rows, swap = dashboard.events_for(mirror, view, after=self.sent_log_seq), "afterbegin"
+        self.sent_log_seq = mirror.seq
+        body = render_to_string(f"{TEMPLATE}#log_rows", dashboard.log_context(rows))
+        return f'<ol id="event-log" class="log" hx-swap-oob="{swap}">{body}</ol>'
+
+    async def _panel_fragment(self) -> str:
+        feed, view = self.feed, self.view
+        assert feed is not None
+        info = None
+        if view.pid is not None:
+            try:
+                info = await feed.host.run(hosting.process_info(view.pid), timeout=2.0)
+            except (NodeDown, TimeoutError):
+                info = None
+        ctx = dashboard.panel_context(info, view, feed.mirror)
+        ctx["info_last_exit"] = reason_text(info.last_exit) if info is not None and info.last_exit is not None else ""
+        return render_to_string(f"{TEMPLATE}#panel", {**ctx, "oob": True})
+
+
+def _query(scope: dict[str, Any]) -> QueryDict:
+    """The socket URL's query string: the view the page was showing when it connected."""
+    raw = scope.get("query_string", b"")
+    if not isinstance(raw, bytes) or len(raw) > MAX_MESSAGE:
+        return QueryDict()
+    return QueryDict(raw.decode("utf-8", errors="replace"))
