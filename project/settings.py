@@ -2,7 +2,7 @@
 
 Embedded defaults (SQLite, in-memory channel layer, in-process node) need no environment at
 all. The environment variables that matter: ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``,
-``DJANGO_ALLOWED_HOSTS`` (comma-separated), ``REDIS_URL`` (switches the channel layer to
+``DJANGO_ALLOWED_HOSTS`` (comma-separated), ``DJANGO_SQLITE_PATH``, ``REDIS_URL`` (switches the channel layer to
 channels_redis) and ``SUPERVISION_AUTOSTART`` (0 keeps the node from starting with the server).
 """
 
@@ -69,7 +69,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("DJANGO_SQLITE_PATH", BASE_DIR / "db.sqlite3"),
         # A file, not :memory:, so daphne's forked test server sees the test database.
         "TEST": {"NAME": BASE_DIR / "test-db.sqlite3"},
     }
@@ -116,6 +116,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "supervision": {"handlers": ["console"], "level": os.environ.get("SUPERVISION_LOG_LEVEL", "INFO")},
+        # Server errors (with their traceback) reach the console whatever DEBUG says.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         # One line per greeting is noise at 1,000 greets/s; the event log shows them.
         "supervision.greeter": {"level": "WARNING"},
     },

@@ -67,6 +67,10 @@ class Proc:
     restarts: int = 0
     last_exit: str | None = None
     details: dict[str, Any] | None = None  # a supervisor's strategy and budget, a registry's size
+    strategy: str | None = None  # a supervisor's
+    max_restarts: int | None = None
+    max_seconds: float | None = None
+    registry_keys: str | None = None  # a registry's "unique" | "duplicate"
     restart_times: deque[float] | None = None  # a supervisor's recent restarts (wall clock)
     sups: dict[rt.Pid, None] | None = None  # child supervisors, in start order
     workers: dict[rt.Pid, None] | None = None  # child workers, in start order
@@ -74,13 +78,12 @@ class Proc:
 
     def budget_used(self, now: float) -> int | None:
         """Restarts within the supervisor's intensity window (None for a non-supervisor)."""
-        d = self.details
-        if not d or "max_seconds" not in d:
+        if self.max_seconds is None:
             return None
         times = self.restart_times
         if not times:
             return 0
-        horizon = now - d["max_seconds"]
+        horizon = now - self.max_seconds
         while times and times[0] < horizon:
             times.popleft()
         return len(times)
@@ -213,6 +216,10 @@ class Mirror:
         if p is None or details is None:
             return
         p.details = dict(details)
+        p.strategy = details.get("strategy")
+        p.max_restarts = details.get("max_restarts")
+        p.max_seconds = details.get("max_seconds")
+        p.registry_keys = details.get("keys")
         if "max_seconds" in details:
             # The node counts restarts in its window; seed our clock with that many at `now`.
             used = details.get("restarts_in_window", 0)
@@ -238,7 +245,7 @@ class Mirror:
         handler = _HANDLERS.get(ev.kind)
         if handler is not None:
             handler(self, ev)
-        self.log.append(self._log_row(ev))
+        self.log.append(self.describe(ev))
 
     def _started(self, ev: rt.Event) -> None:
         d = ev.data
@@ -363,7 +370,8 @@ class Mirror:
     def _touch_registry(self, reg: Reg) -> None:
         self.registry_versions[reg.name] = self.registry_versions.get(reg.name, 0) + 1
 
-    def _log_row(self, ev: rt.Event) -> LogRow:
+    def describe(self, ev: rt.Event) -> LogRow:
+        """One event as a log row: a one-line summary (and a crash's traceback)."""
         d = ev.data
         pid = str(ev.pid) if ev.pid is not None else ""
         tb = d.get("traceback")
