@@ -138,15 +138,17 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.send(text_data="".join(parts))
 
     def _log_fragment(self, full: bool) -> str:
+        """New rows go on top (the page's script trims the bottom); a new filter redraws the rows.
+
+        Either way the ``<ol>`` itself stays, so whatever watches it keeps watching. When more
+        events happened than a frame shows, the newest ``LOG_ROWS`` are sent: a log is a view.
+        """
         mirror, view = self.feed.mirror, self.view  # type: ignore[union-attr]
-        # Rows the browser has not seen yet; if some fell out of the mirror's log, redraw it all.
-        if full or self.sent_log_seq < mirror.oldest_logged_seq() - 1:
-            rows, swap = dashboard.events_for(mirror, view), "true"
-        else:
-            rows, swap = dashboard.events_for(mirror, view, after=self.sent_log_seq), "afterbegin"
+        after = 0 if full else self.sent_log_seq
+        rows = dashboard.events_for(mirror, view, after=after)
         self.sent_log_seq = mirror.seq
         body = render_to_string(f"{TEMPLATE}#log_rows", dashboard.log_context(rows))
-        return f'<ol id="event-log" class="log" hx-swap-oob="{swap}">{body}</ol>'
+        return f'<ol id="event-log" class="log" hx-swap-oob="{"innerHTML" if full else "afterbegin"}">{body}</ol>'
 
     async def _panel_fragment(self) -> str:
         feed, view = self.feed, self.view

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("supervision.feed")
 
-BATCH = 5_000  # events pulled from the node per hop
 HEARTBEAT = 1.0  # seconds between "still here" ticks (uptimes and budgets age on the page)
 
 
@@ -57,6 +56,7 @@ class Feed:
         self.frames_skipped = 0
         self.clients = 0
         self.last_batch_at = 0.0
+        self.last_notify = 0.0
 
     def __repr__(self) -> str:
         return f"<Feed of {self.host.name!r} seq={self.mirror.seq} running={self.running}>"
@@ -109,7 +109,8 @@ class Feed:
             while True:
                 sub = self._sub
                 assert sub is not None
-                batch = await self.host.run(sub.next_batch(BATCH), timeout=None)
+                # everything pending: the node never holds more than queue_size for us
+                batch = await self.host.run(sub.next_batch(self.queue_size + 1), timeout=None)
                 if not batch:  # the node stopped
                     log.info("the node's event stream ended")
                     return
@@ -157,14 +158,17 @@ class Feed:
 
     async def _notify(self, heartbeat: bool = False) -> None:
         self.ticks += 1
+        self.last_notify = time.monotonic()
         await self.layer.group_send(
             self.group, {"type": "dashboard.changed", "seq": self.mirror.seq, "heartbeat": heartbeat}
         )
 
     async def _heartbeat(self) -> None:
+        """A tick when nothing else happened for a while (frames stay at most one per interval)."""
         while True:
-            await asyncio.sleep(HEARTBEAT)
-            await self._notify(heartbeat=True)
+            await asyncio.sleep(HEARTBEAT - (time.monotonic() - self.last_notify))
+            if time.monotonic() - self.last_notify >= HEARTBEAT - 0.01:
+                await self._notify(heartbeat=True)
 
     # -- what /metrics reports ----------------------------------------------------------------
 

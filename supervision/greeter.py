@@ -33,9 +33,10 @@ class Greeter(rt.GenServer):
 
     restart = "transient"
 
-    async def init(self, person: str, lifetime: float = 0) -> rt.Continue:
+    async def init(self, person: str, lifetime: float = 0, every: float = TICK) -> rt.Continue:
         self.person = person
         self.lifetime = lifetime
+        self.every = every  # seconds between greetings
         self.greetings = 0
         self.until = time.monotonic() + lifetime
         return rt.Continue("greet")
@@ -56,7 +57,7 @@ class Greeter(rt.GenServer):
         remaining = self.until - time.monotonic()
         if remaining <= 0:
             return rt.Stop("normal")
-        node.send_after(rt.self_pid(), "tick", min(TICK, remaining))
+        node.send_after(rt.self_pid(), "tick", min(self.every, remaining))
         return None
 
 
@@ -73,7 +74,7 @@ async def start_app(name: str = "GreeterApp") -> rt.Pid | None:
     return await rt.Supervisor.start_link(app_children(), strategy="rest_for_one", name=name)
 
 
-async def spawn_greeter(person: str, lifetime: float = 0) -> rt.Pid | None:
+async def spawn_greeter(person: str, lifetime: float = 0, every: float = TICK) -> rt.Pid | None:
     """Start a greeter for ``person``; raises ``rt.AlreadyStarted(pid)`` if one is running."""
-    spec = Greeter.child_spec(person, lifetime, name=greeter_name(person))
+    spec = Greeter.child_spec(person, lifetime, every, name=greeter_name(person))
     return await rt.DynamicSupervisor.start_child(SUPERVISOR, spec)

@@ -156,7 +156,7 @@ async def _whereis(key):
 async def test_events_arrive_newest_first_and_the_log_filter_applies(host, staff):
     comm, _ = await connect(staff)
     await comm.send_to(text_data=json.dumps({"action": "events", "kind": ["greeted"]}))
-    full = await frames_until(comm, lambda f: '<ol id="event-log" class="log" hx-swap-oob="true">' in f)
+    full = await frames_until(comm, lambda f: '<ol id="event-log" class="log" hx-swap-oob="innerHTML">' in f)
     assert "ev-started" not in full
     await spawn(host, "Bo", 0)
     frame = await frames_until(comm, lambda f: "ev-greeted" in f)
