@@ -161,10 +161,12 @@ class DynamicSupervisor(GenServer):
 
     async def handle_info(self, msg: Any) -> Any:
         if type(msg) is Exit:
-            entry = self.children.get(msg.pid)
-            if entry is None or entry.restarting:
+            entry = self.children.pop(msg.pid, None)
+            if entry is None:
                 return None
-            del self.children[msg.pid]
+            if entry.restarting:  # its old pid's exit, already handled: keep retrying
+                self.children[msg.pid] = entry
+                return None
             if should_restart(entry.spec.restart, msg.reason):
                 return await self._restart(msg.pid, entry, msg.reason)
             return None
@@ -221,8 +223,10 @@ class DynamicSupervisor(GenServer):
     @staticmethod
     async def start_child(sup: Any, child: Any) -> Pid | None:
         """Start a child: its Pid, None (ignored), or MaxChildren / AlreadyStarted / StartError."""
-        spec = to_spec(child)
-        return await _call(sup, ("start_child", spec))
+        res = await GenServer.call(sup, ("start_child", to_spec(child)), None)
+        if type(res) is Pid or res is None:
+            return res
+        raise res  # MaxChildren, AlreadyStarted or StartError
 
     @staticmethod
     async def terminate_child(sup: Any, pid: Pid) -> None:

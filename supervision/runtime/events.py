@@ -48,6 +48,7 @@ class Overflow:
 
 
 _END = object()
+_new_event = tuple.__new__  # Event(...) minus the named tuple's Python-level __new__: emit's hot path
 
 
 class Subscription:
@@ -75,8 +76,10 @@ class Subscription:
         else:
             q.append(item)
         w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        if w is not None:
+            self._waiter = None  # woken once; later pushes before it runs need not look again
+            if not w.done():
+                w.set_result(None)
 
     def pending(self) -> int:
         """How many items wait in this subscriber's queue (a lag figure for metrics)."""
@@ -120,6 +123,10 @@ class Subscription:
                 await self._waiter
             finally:
                 self._waiter = None
+        if not self._closed and len(q) <= limit:  # the common case: no end marker, take it all
+            batch = list(q)
+            q.clear()
+            return batch
         batch = []
         while q and len(batch) < limit:
             item = q[0]
@@ -147,7 +154,7 @@ class EventStream:
         """Record one event and return its seq."""
         self.seq += 1
         if self._subscribers:
-            event = Event(self.seq, kind, pid, data, time.time())
+            event = _new_event(Event, (self.seq, kind, pid, data, time.time()))
             for sub in self._subscribers:
                 sub._push(event)
         return self.seq
@@ -155,7 +162,7 @@ class EventStream:
     def emit_data(self, kind: str, pid: Pid | None, data: dict[str, Any]) -> None:
         """``emit`` for the runtime's hot paths: callers skip building ``data`` when nobody listens."""
         self.seq += 1
-        event = Event(self.seq, kind, pid, data, time.time())
+        event = _new_event(Event, (self.seq, kind, pid, data, time.time()))
         for sub in self._subscribers:
             sub._push(event)
 

@@ -212,19 +212,21 @@ class GenServer:
     def child_spec(cls, *args: Any, name: Any = None, **kwargs: Any) -> ChildSpec:
         """A spec that starts ``cls.start_link(*args, name=name)``; its id is ``name``, else the class."""
         check_name(name)
-        if name is not None:
-            kwargs = {**kwargs, "name": name}
-        return ChildSpec(
-            id=name if name is not None else cls,
-            start=(cls.start_link, args, kwargs) if kwargs else (cls.start_link, args),
-            restart=cls.restart,
-            shutdown=cls.shutdown,
-            type=cls.type,
-        )
+        if name is None:
+            return ChildSpec(
+                cls,
+                (cls.start_link, args, kwargs) if kwargs else (cls.start_link, args),
+                cls.restart,
+                cls.shutdown,
+                cls.type,
+            )
+        kwargs["name"] = name  # kwargs is this call's own dict
+        return ChildSpec(name, (cls.start_link, args, kwargs), cls.restart, cls.shutdown, cls.type)
 
     @classmethod
     async def _start(cls, args: tuple[Any, ...], kwargs: dict[str, Any], name: Any, link: bool) -> Pid | None:
-        check_name(name)
+        if name is not None and type(name) is not str:
+            check_name(name)  # a TypeError before anything starts
         node = context.node()
         if type(name) is Via and not node._registry_table(name.registry).unique:
             raise ValueError("via names are not supported for duplicate registries")
@@ -234,14 +236,14 @@ class GenServer:
         proc = node._new_process(caller.pid if caller else None, name, cls.type, cls.__qualname__)
         if link and caller is not None:
             caller.link(proc)
-        ack: asyncio.Future[Any] = node.loop.create_future()
+        ack: asyncio.Future[Any] = node._loop.create_future()
         node._start_task(proc, cls._main(proc, args, kwargs, name, ack))
-        if not ack.done():
+        if not ack.done():  # init is waiting for something
             await ack
         res = ack.result()
-        if isinstance(res, BaseException):
-            raise res
-        return res
+        if type(res) is Pid or res is None:
+            return res
+        raise res
 
     @classmethod
     async def _main(cls, proc: Process, args: Any, kwargs: Any, name: Any, ack: asyncio.Future[Any]) -> None:
@@ -277,9 +279,7 @@ class GenServer:
             rt = type(res)
             if res is None or rt is Continue:
                 ack.set_result(proc.pid)
-                if rt is Continue and not await server._guarded(proc, server._after_noreply(proc, res)):
-                    return
-                await server._loop(proc)
+                await server._loop(proc, res)
             elif rt is Ignore:
                 proc.die("normal")
                 ack.set_result(None)
@@ -305,38 +305,64 @@ class GenServer:
         finally:
             proc.task = None
 
-    async def _loop(self, proc: Process) -> None:
-        """Handle queued messages one at a time until the mailbox is empty or the process dies.
+    async def _loop(self, proc: Process, res: Any = None) -> None:
+        """Follow up ``res`` (what the last callback returned, e.g. init's ``Continue``), then
+        handle queued messages one at a time until the mailbox is empty or the process dies.
 
-        The common returns (a plain reply, None) are handled inline: this loop is the hot path
-        of every server, and each extra coroutine layer costs a frame per message.
+        Every return form is handled inline, not in helper coroutines: this loop is the hot
+        path of every server, and each extra coroutine layer costs a frame per message.
         """
         handled = 0
         while proc.alive:
-            mb = proc.mailbox
-            if not mb:
-                proc.mailbox = None  # an idle server holds no deque
-                return
-            handled += 1
-            if handled % _FAIR_BATCH == 0:
-                await asyncio.sleep(0)  # asyncio is not preemptive: let other processes run
-                continue
-            msg = mb.popleft()
-            t = type(msg)
-            if t is _IdleTimeout:
-                if msg.tick != proc.ticks:
-                    continue  # stale: another message came after the timer was armed
-            proc.ticks += 1
             try:
-                if t is _Call:
-                    res = await self.handle_call(msg.request, msg.caller)
-                    if type(res) in _CALL_FORMS:
-                        if not await self._after_call(proc, msg.caller, res):
-                            return
-                    else:
-                        GenServer.reply(msg.caller, res)
+                if res is not None:  # the last callback asked for more before the next message
+                    t = type(res)
+                    if t is Continue:
+                        res = await self.handle_continue(res.arg)
+                        continue
+                    if t is Stop:
+                        await self._stop(proc, res.reason)
+                        return
+                    if t is not NoReply:
+                        raise ProcessExit(("bad_return_value", res))
+                    self._arm(proc, res.timeout)
+                    res = None
+                mb = proc.mailbox
+                if not mb:
+                    proc.mailbox = None  # an idle server holds no deque
+                    return
+                handled += 1
+                if handled % _FAIR_BATCH == 0:
+                    await asyncio.sleep(0)  # asyncio is not preemptive: let other processes run
                     continue
-                if t is _Cast:
+                msg = mb.popleft()
+                t = type(msg)
+                if t is _IdleTimeout and msg.tick != proc.ticks:
+                    continue  # stale: another message came after the timer was armed
+                proc.ticks += 1
+                if t is _Call:
+                    caller = msg.caller
+                    res = await self.handle_call(msg.request, caller)
+                    t = type(res)
+                    if t not in _CALL_FORMS:  # a plain value is the reply
+                        GenServer.reply(caller, res)
+                        res = None
+                    elif t is Reply:
+                        GenServer.reply(caller, res.value)
+                        if res.continue_ is not _UNSET:
+                            res = Continue(res.continue_)
+                        else:
+                            self._arm(proc, res.timeout)
+                            res = None
+                    elif t is Stop:  # terminate first, then the reply, then the exit
+                        reason, crashed = await self._run_terminate(res.reason)
+                        if res.reply is not _UNSET:
+                            GenServer.reply(caller, res.reply)
+                        proc.die(reason, crashed)
+                        return
+                    elif t is not NoReply:  # Continue or Ignore
+                        raise ProcessExit(("bad_return_value", res))
+                elif t is _Cast:
                     res = await self.handle_cast(msg.request)
                 elif t is Exit and proc.trap and msg.pid == proc.parent:
                     await self._stop(proc, msg.reason)
@@ -345,13 +371,10 @@ class GenServer:
                     if not msg.cancelled:
                         await self._stop(proc, msg.reason)
                         return
-                    continue
                 elif t is _IdleTimeout:
                     res = await self.handle_info("timeout")
                 else:
                     res = await self.handle_info(msg)
-                if res is not None and not await self._after_noreply(proc, res):
-                    return
             except ProcessExit as e:
                 await self._crash(proc, e.reason, False)
                 return
@@ -363,63 +386,14 @@ class GenServer:
                 await self._crash(proc, e, True)
                 return
 
-    async def _guarded(self, proc: Process, step: Any) -> bool:
-        """Run one step of callbacks; an exception is a crash (terminate, then exit)."""
-        try:
-            return await step
-        except ProcessExit as e:
-            await self._crash(proc, e.reason, False)
-        except asyncio.CancelledError:
-            if proc.alive:  # cancelled from outside the runtime
-                proc.die("killed")
-        except Exception as e:
-            await self._crash(proc, e, True)
-        return False
-
-    async def _after_call(self, proc: Process, caller: From, res: Any) -> bool:
-        t = type(res)
-        if t is NoReply:
-            self._arm(proc, res.timeout)
-            return True
-        if t is Reply:
-            GenServer.reply(caller, res.value)
-            if res.continue_ is not _UNSET:
-                return await self._after_noreply(proc, Continue(res.continue_))
-            self._arm(proc, res.timeout)
-            return True
-        if t is Stop:
-            reason, crashed = await self._run_terminate(res.reason)
-            if res.reply is not _UNSET:
-                GenServer.reply(caller, res.reply)
-            proc.die(reason, crashed)
-            return False
-        if t is Continue or t is Ignore:
-            raise ProcessExit(("bad_return_value", res))
-        GenServer.reply(caller, res)
-        return True
-
-    async def _after_noreply(self, proc: Process, res: Any) -> bool:
-        while True:
-            if res is None:
-                return True
-            t = type(res)
-            if t is Continue:
-                res = await self.handle_continue(res.arg)
-                continue
-            if t is Stop:
-                await self._stop(proc, res.reason)
-                return False
-            if t is NoReply:
-                self._arm(proc, res.timeout)
-                return True
-            raise ProcessExit(("bad_return_value", res))
-
     def _arm(self, proc: Process, timeout: float | None) -> None:
         if timeout is not None:
             proc.node.loop.call_later(max(0.0, timeout), proc.deliver, _IdleTimeout(proc.ticks))
 
     async def _run_terminate(self, reason: Any) -> tuple[Any, bool]:
         """Run ``terminate``; returns the exit reason and whether it is a crash of terminate."""
+        if type(self).terminate is GenServer.terminate:  # the default does nothing: skip the frame
+            return reason, False
         try:
             await self.terminate(reason)
         except ProcessExit as e:
@@ -455,7 +429,7 @@ class GenServer:
             raise NoProcess(f"no process for {dest!r}")
         if context.current_process.get() is proc:
             raise CallExit("calling_self")
-        loop = node.loop
+        loop = node._loop
         fut = loop.create_future()
         calls = proc.calls
         if calls is None:
