@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.http import QueryDict
 
 from supervision import runtime as rt
 from supervision.greeter import REGISTRY
@@ -23,7 +24,7 @@ Q_MAX = 200  # characters of a search
 MAX_PAGES_TRACKED = 64  # supervisors whose page a view remembers
 EVENT_KINDS = ("started", "exited", "restarted", "registered", "unregistered", "updated", "greeted", "gave_up")
 LOG_ROWS = 100  # events a page shows at once
-ROOT_GROUP = ""  # the pager key of "processes without a supervisor"
+ROOT_GROUP = "-"  # the pager key of "processes without a supervisor"
 
 
 def page_size() -> int:
@@ -121,25 +122,19 @@ class View:
 
     def query(self, **changes: Any) -> str:
         """This view as a query string (links that work without JavaScript, the socket's URL)."""
-        from django.http import QueryDict
-
-        params = QueryDict(mutable=True)
-        values = {
+        fields: dict[str, Any] = {
             "tree_q": self.tree_q,
             "registry": self.registry if self.registry != REGISTRY else "",
             "reg_q": self.reg_q,
             "reg_page": self.reg_page if self.reg_page > 1 else "",
             "pid": str(self.pid) if self.pid else "",
         }
-        values.update(changes)
-        for key, value in values.items():
+        fields.update(changes)
+        params = QueryDict(mutable=True)
+        for key, value in fields.items():
             if value not in ("", None):
                 params[key] = str(value)
-        params.setlist("kind", list(changes.get("kinds", self.kinds)))
-        if "sup" in changes:
-            params["sup"] = changes["sup"]
-            params["page"] = str(changes.get("page", 1))
-        params.pop("kinds", None)
+        params.setlist("kind", list(self.kinds))
         return params.urlencode()
 
 
