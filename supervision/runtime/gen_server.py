@@ -16,9 +16,14 @@ Callbacks and their allowed returns (anything else crashes the server with
   when a trapping server gets an exit signal from its parent; never after a failed init,
   a kill, or a signal that kills a non-trapping server. Its return value is ignored.
 
-A ``timeout`` (seconds) delivers ``"timeout"`` to ``handle_info`` unless another message
-arrives first, as OTP's idle timeout does. A missing ``handle_call``/``handle_cast`` crashes
-on the first call/cast; the default ``handle_info`` drops the message.
+``start``/``start_link`` pass their arguments to ``init`` except the reserved keywords
+``name=`` and ``timeout=`` (seconds for ``init`` to finish; past it the server is killed and
+``StartError("timeout")`` raised, as OTP's ``:timeout`` start option does).
+
+A ``timeout`` returned by a callback (seconds) delivers ``"timeout"`` to ``handle_info``
+unless another message arrives first, as OTP's idle timeout does. A missing
+``handle_call``/``handle_cast`` crashes on the first call/cast; the default ``handle_info``
+drops the message.
 """
 
 from __future__ import annotations
@@ -195,18 +200,21 @@ class GenServer:
     # -- starting ---------------------------------------------------------------------------
 
     @classmethod
-    async def start_link(cls, *args: Any, name: Any = None, **kwargs: Any) -> Pid | None:
+    async def start_link(cls, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any) -> Pid | None:
         """Start a server linked to the calling process; returns once ``init`` is done.
 
         Returns the pid, or None if ``init`` returned ``Ignore()``. Raises ``AlreadyStarted``
-        if ``name`` is taken and ``StartError`` if ``init`` failed.
+        if ``name`` is taken and ``StartError`` if ``init`` failed. With ``timeout`` (seconds),
+        an ``init`` still running after that long is killed and ``StartError("timeout")`` is
+        raised (OTP's ``:timeout`` start option). Other arguments go to ``init``, so ``name``
+        and ``timeout`` are reserved: ``init`` can not take keyword arguments by those names.
         """
-        return await cls._start(args, kwargs, name, True)
+        return await cls._start(args, kwargs, name, True, timeout)
 
     @classmethod
-    async def start(cls, *args: Any, name: Any = None, **kwargs: Any) -> Pid | None:
+    async def start(cls, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any) -> Pid | None:
         """As ``start_link``, without the link."""
-        return await cls._start(args, kwargs, name, False)
+        return await cls._start(args, kwargs, name, False, timeout)
 
     @classmethod
     def child_spec(cls, *args: Any, name: Any = None, **kwargs: Any) -> ChildSpec:
@@ -224,7 +232,9 @@ class GenServer:
         return ChildSpec(name, (cls.start_link, args, kwargs), cls.restart, cls.shutdown, cls.type)
 
     @classmethod
-    async def _start(cls, args: tuple[Any, ...], kwargs: dict[str, Any], name: Any, link: bool) -> Pid | None:
+    async def _start(
+        cls, args: tuple[Any, ...], kwargs: dict[str, Any], name: Any, link: bool, timeout: float | None = None
+    ) -> Pid | None:
         if name is not None and type(name) is not str:
             check_name(name)  # a TypeError before anything starts
         node = context.node()
@@ -239,7 +249,14 @@ class GenServer:
         ack: asyncio.Future[Any] = node._loop.create_future()
         node._start_task(proc, cls._main(proc, args, kwargs, name, ack))
         if not ack.done():  # init is waiting for something
-            await ack
+            if timeout is None:
+                await ack
+            elif not (await asyncio.wait({ack}, timeout=timeout))[0]:
+                # OTP's proc_lib: unlink, kill, and report the timeout (the link sends nothing)
+                if link and caller is not None:
+                    caller.unlink(proc)
+                proc.die("killed")
+                raise StartError("timeout")
         res = ack.result()
         if type(res) is Pid or res is None:
             return res

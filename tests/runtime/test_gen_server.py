@@ -1,4 +1,4 @@
-"""GenServer conformance: otp-catalogue GS01-GS15 and GSO02-GSO14, plus the GenServer
+"""GenServer conformance: otp-catalogue GS01-GS15 and GSO01-GSO14, plus the GenServer
 contract details of DESIGN.md §3 and otp-semantics.md §2.
 
 Elixir milliseconds are seconds here (scaled down so the suite stays fast).
@@ -326,7 +326,37 @@ async def test_GS15_stop_by_local_name(node):
 
 # -- catalogue: gen_server_SUITE.erl (OTP) -------------------------------------------------------
 
-# GSO01 (start option `timeout:`) is not ported: DESIGN §3 gives start/start_link no timeout option.
+
+class SlowInit(rt.GenServer):
+    async def init(self, seconds, **kwargs):
+        self.kwargs = kwargs
+        await asyncio.sleep(seconds)
+
+    async def handle_call(self, request, caller):
+        return self.kwargs
+
+
+@pytest.mark.parametrize("start", ["start", "start_link"])
+async def test_GSO01_start_timeout_kills_a_slow_init_and_frees_its_name(node, start):
+    async def body():
+        with pytest.raises(rt.StartError) as ei:
+            await getattr(SlowInit, start)(1.0, name="gso01", timeout=0.1)
+        assert ei.value.reason == "timeout"
+        assert node.whereis("gso01") is None
+        assert not any(p.kind == "SlowInit" for p in node.processes())
+        await asyncio.sleep(0.05)
+        with pytest.raises(TimeoutError):  # unlinked before the kill: no exit signal comes
+            await rt.receive(timeout=0)
+        return "survived"
+
+    assert await in_process(body, trap=True) == "survived"
+    assert await in_process(body) == "survived"  # a non-trapping caller is not killed either
+
+
+async def test_GSO01_start_within_its_timeout_starts_and_timeout_is_not_passed_to_init(node):
+    pid = await SlowInit.start_link(0.01, timeout=1.0, other=1)
+    assert await call(pid, "kwargs") == {"other": 1}  # name= and timeout= are reserved
+    assert await InitReturns.start(None, timeout=0) is not None  # an init that never waits beats any timeout
 
 
 class InitReturns(rt.GenServer):
