@@ -21,6 +21,7 @@ from typing import Any
 
 from . import context
 from .child_spec import ChildSpec
+from .context import current_node
 from .errors import AlreadyRegistered, AlreadyStarted
 from .gen_server import GenServer
 from .messages import Registered, Unregistered
@@ -53,7 +54,8 @@ class RegistryTable:
         self.partitions = partitions
         self.listeners = listeners
         self.meta = meta
-        # unique: key -> (owner, value); duplicate: key -> {owner: [values in registration order]}
+        # unique: key -> (owner pid, value), the very tuple lookup returns (a lookup touches
+        # nothing else); duplicate: key -> {owner: [values in registration order]}
         self.entries: dict[Any, Any] = {}
         self.size = 0
 
@@ -65,7 +67,7 @@ class RegistryTable:
 
     def _add(self, owner: Process, key: Any, value: Any) -> None:
         if self.unique:
-            self.entries[key] = (owner, value)
+            self.entries[key] = (owner.pid, value)
         else:
             by_owner = self.entries.get(key)
             if by_owner is None:
@@ -102,13 +104,13 @@ class RegistryTable:
         if self.unique:
             held = self.entries.get(key)
             if held is not None:
-                raise AlreadyRegistered(held[0].pid)
+                raise AlreadyRegistered(held[0])
         self._add(owner, key, value)
 
     def register_via(self, owner: Process, key: Any, value: Any) -> Pid | None:
         held = self.entries.get(key)
         if held is not None:
-            return held[0].pid
+            return held[0]
         self._add(owner, key, value)
         return None
 
@@ -131,7 +133,7 @@ class RegistryTable:
         removed: list[Any] = []
         if self.unique:
             held = self.entries.get(key)
-            if held is not None and held[0] is owner and (where is None or where(held[1])):
+            if held is not None and held[0] is owner.pid and (where is None or where(held[1])):
                 del self.entries[key]
                 removed.append(held[1])
         else:
@@ -162,7 +164,7 @@ class RegistryTable:
     def _holds(self, owner: Process, key: Any) -> bool:
         if self.unique:
             held = self.entries.get(key)
-            return held is not None and held[0] is owner
+            return held is not None and held[0] is owner.pid
         by_owner = self.entries.get(key)
         return bool(by_owner and owner in by_owner)
 
@@ -171,7 +173,7 @@ class RegistryTable:
         entries = self.entries
         if self.unique:
             held = entries.get(key)
-            if held is not None and held[0] is owner:
+            if held is not None and held[0] is owner.pid:
                 del entries[key]
                 self.size -= 1
                 ev = owner.node.events
@@ -194,61 +196,69 @@ class RegistryTable:
         node = proc.node
         if node._registries.get(self.name) is self:
             del node._registries[self.name]
-        owners: dict[Process, None] = {}
-        for key, owner, value in self._triples():
-            owners[owner] = None
-            node.events.emit("unregistered", owner.pid, registry=self.name, key=key, value=value)
+        owners: dict[Pid, None] = {}
+        for key, pid, value in self._triples():
+            owners[pid] = None
+            node.events.emit("unregistered", pid, registry=self.name, key=key, value=value)
         self.entries = {}
         self.size = 0
-        for owner in owners:
+        for pid in owners:
+            owner = node._procs.get(pid)
+            if owner is None:
+                continue
             if owner.registrations:
                 owner.registrations = [r for r in owner.registrations if r[0] is not self] or None
             owner.signal(proc.pid, reason, False)
 
     # -- reads ------------------------------------------------------------------------------
 
-    def _triples(self) -> Iterable[tuple[Any, Process, Any]]:
+    def _triples(self) -> Iterable[tuple[Any, Pid, Any]]:
         if self.unique:
-            for key, (owner, value) in self.entries.items():
-                yield key, owner, value
+            for key, (pid, value) in self.entries.items():
+                yield key, pid, value
         else:
             for key, by_owner in self.entries.items():
                 for owner, values in by_owner.items():
                     for value in values:
-                        yield key, owner, value
+                        yield key, owner.pid, value
 
     def whereis_proc(self, key: Any) -> Process | None:
         if not self.unique:
             raise ValueError("via names are not supported for duplicate registries")
         held = self.entries.get(key)
-        return held[0] if held is not None else None
+        return self.proc.node._procs.get(held[0]) if held is not None else None
 
     def lookup(self, key: Any) -> list[tuple[Pid, Any]]:
-        _hashable(key)
-        if self.unique:
+        try:
             held = self.entries.get(key)
-            return [(held[0].pid, held[1])] if held is not None else []
-        by_owner = self.entries.get(key)
+        except TypeError:
+            _hashable(key)  # raises the TypeError that names the key
+            raise
+        if self.unique:
+            return [held] if held is not None else []
+        by_owner = held
         if not by_owner:
             return []
         return [(owner.pid, v) for owner, values in by_owner.items() for v in values]
 
     def select(self, where: Callable[[Any, Pid, Any], bool] | None) -> list[tuple[Any, Pid, Any]]:
         if where is None:
-            return [(k, o.pid, v) for k, o, v in self._triples()]
-        return [(k, o.pid, v) for k, o, v in self._triples() if where(k, o.pid, v)]
+            return list(self._triples())
+        return [t for t in self._triples() if where(*t)]
 
 
 def _table(reg: Any) -> RegistryTable:
-    node = context.node()
+    """The table of the registry named ``reg`` (or with pid ``reg``) on the current node."""
+    try:
+        return current_node.get()._registries[reg]  # type: ignore[union-attr]
+    except (AttributeError, KeyError, TypeError):  # no node, a registry's pid, or unknown
+        pass
+    node = context.node()  # raises the RuntimeError outside a node
     if type(reg) is Pid:
         for t in node._registries.values():
             if t.proc.pid == reg:
                 return t
-    table = node._registries.get(reg) if _is_hashable(reg) else None
-    if table is None:
-        raise ValueError(f"unknown registry: {reg!r}")
-    return table
+    raise ValueError(f"unknown registry: {reg!r}")
 
 
 def _is_hashable(x: Any) -> bool:
@@ -381,11 +391,11 @@ class Registry(GenServer):
             raise ValueError("update_value is not supported for duplicate registries")
         _hashable(key)
         held = table.entries.get(key)
-        if held is None or held[0] is not me:
+        if held is None or held[0] is not me.pid:
             return None
         old = held[1]
         new = fn(old)
-        table.entries[key] = (me, new)
+        table.entries[key] = (me.pid, new)
         me.node.events.emit("updated", me.pid, registry=table.name, key=key, value=new)
         return new, old
 
@@ -394,7 +404,18 @@ class Registry(GenServer):
     @staticmethod
     def lookup(reg: Any, key: Any) -> list[tuple[Pid, Any]]:
         """``[(pid, value)]`` under ``key``: at most one for a unique registry."""
-        return _table(reg).lookup(key)
+        try:  # the hottest read, inlined: two dict lookups, and the stored tuple is the answer
+            table = current_node.get()._registries[reg]  # type: ignore[union-attr]
+        except (AttributeError, KeyError, TypeError):
+            table = _table(reg)  # raises, or finds a registry by its pid
+        if not table.unique:
+            return table.lookup(key)
+        try:
+            held = table.entries.get(key)
+        except TypeError:
+            _hashable(key)  # raises the TypeError that names the key
+            raise
+        return [held] if held is not None else []
 
     @staticmethod
     def keys(reg: Any, pid: Pid) -> list[Any]:
