@@ -70,8 +70,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DJANGO_SQLITE_PATH", BASE_DIR / "db.sqlite3"),
-        # A file, not :memory:, so daphne's forked test server sees the test database.
-        "TEST": {"NAME": BASE_DIR / "test-db.sqlite3"},
+        # A file, not :memory:, so daphne's forked test server sees the test database; one per
+        # test process, so two test runs on one checkout do not share it.
+        "TEST": {"NAME": BASE_DIR / f"test-db-{os.getpid()}.sqlite3"},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,6 +1,7 @@
 // The dashboard's only script. htmx does the rest (swaps, websocket, reconnects).
 // 1. Acknowledge every frame, so the server never sends a slow browser more than a few.
 // 2. Keep the event log bounded: newest rows come first, the oldest fall off.
+// 3. Tick uptimes locally, so the server resends a row only when something in it changed.
 (function () {
   var LOG_ROWS = 200;
   document.addEventListener("htmx:wsAfterMessage", function (evt) {
@@ -8,4 +9,17 @@
     var log = document.getElementById("event-log");
     while (log && log.children.length > LOG_ROWS) log.lastElementChild.remove();
   });
+  function duration(s) {  // as the server's `duration` filter: 42s, 3m 7s, 2h 5m, 1d 3h
+    s = Math.max(0, Math.floor(s));
+    if (s < 60) return s + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m " + (s % 60) + "s";
+    if (s < 86400) return Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m";
+    return Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h";
+  }
+  setInterval(function () {
+    var now = Date.now() / 1000;
+    document.querySelectorAll("[data-started]").forEach(function (el) {
+      el.textContent = duration(now - parseFloat(el.dataset.started));
+    });
+  }, 1000);
 })();

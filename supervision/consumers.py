@@ -34,7 +34,7 @@ log = logging.getLogger("supervision.consumers")
 
 MAX_MESSAGE = 8_192  # bytes of one message from a browser; anything longer is ignored
 TEMPLATE = "supervision/dashboard.html"
-TREE_REFRESH = 1.0  # seconds after which uptimes and budgets are redrawn even without changes
+TREE_REFRESH = 1.0  # seconds after which the tree is looked at again without changes (budgets decay)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
@@ -58,6 +58,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.sent_generation = -1
         self.sent_tree = -1
         self.sent_tree_at = 0.0
+        self.sent_tree_sig: tuple[Any, ...] | None = None
+        self.sent_panel_sig: tuple[Any, ...] | None = None
         self.sent_registry: tuple[str, int] = ("", -1)
         self.sent_log_seq = 0
         self.sent_panel_seq = -1
@@ -116,8 +118,12 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         parts: list[str] = []
         if "tree" in force or mirror.tree_version != self.sent_tree or now - self.sent_tree_at >= TREE_REFRESH:
+            # Resend only when what it shows changed: a row replaced under a pointer loses its click.
             ctx = dashboard.tree_context(mirror, view)
-            parts.append(render_to_string(f"{TEMPLATE}#tree", {**ctx, "oob": True}))
+            sig = dashboard.tree_signature(ctx["tree"])
+            if "tree" in force or sig != self.sent_tree_sig:
+                parts.append(render_to_string(f"{TEMPLATE}#tree", {**ctx, "oob": True}))
+                self.sent_tree_sig = sig
             self.sent_tree, self.sent_tree_at = mirror.tree_version, now
         reg_name = mirror.find_registry(view.registry)
         reg_state = (view.registry, mirror.registry_versions.get(reg_name, -1) if reg_name is not None else -2)
@@ -128,7 +134,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if "log" in force or mirror.seq > self.sent_log_seq:
             parts.append(self._log_fragment(full="log" in force))
         if "panel" in force or (view.pid is not None and mirror.seq != self.sent_panel_seq):
-            parts.append(await self._panel_fragment())
+            panel = await self._panel_fragment(force="panel" in force)
+            if panel:
+                parts.append(panel)
             self.sent_panel_seq = mirror.seq
         parts.append(render_to_string(f"{TEMPLATE}#status", {**dashboard.status_context(mirror, feed), "oob": True}))
         self.sent_generation = mirror.generation
@@ -150,7 +158,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         body = render_to_string(f"{TEMPLATE}#log_rows", dashboard.log_context(rows))
         return f'<ol id="event-log" class="log" hx-swap-oob="{"innerHTML" if full else "afterbegin"}">{body}</ol>'
 
-    async def _panel_fragment(self) -> str:
+    async def _panel_fragment(self, force: bool) -> str:
+        """The process panel, or "" when what it shows has not changed."""
         feed, view = self.feed, self.view
         assert feed is not None
         info = None
@@ -159,6 +168,10 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 info = await feed.host.run(hosting.process_info(view.pid), timeout=2.0)
             except (NodeDown, TimeoutError):
                 info = None
+        sig = dashboard.panel_signature(view, info)
+        if not force and sig == self.sent_panel_sig:
+            return ""
+        self.sent_panel_sig = sig
         ctx = dashboard.panel_context(info, view, feed.mirror)
         ctx["info_last_exit"] = reason_text(info.last_exit) if info is not None and info.last_exit is not None else ""
         return render_to_string(f"{TEMPLATE}#panel", {**ctx, "oob": True})

@@ -18,7 +18,7 @@ from django.http import QueryDict
 
 from supervision import runtime as rt
 from supervision.greeter import REGISTRY
-from supervision.mirror import LogRow, Mirror, Page, TreeNode
+from supervision.mirror import LogRow, Mirror, Page, TreeNode, reason_text
 
 Q_MAX = 200  # characters of a search
 MAX_PAGES_TRACKED = 64  # supervisors whose page a view remembers
@@ -182,6 +182,26 @@ def _tree_row(node: TreeNode, view: View) -> TreeRow:
     return row
 
 
+def tree_signature(rows: list[TreeRow]) -> tuple[Any, ...]:
+    """What the tree shows, uptimes aside (the browser ticks those): unchanged means no resend."""
+
+    def sig(row: TreeRow) -> tuple[Any, ...]:
+        n, p, page = row.node, row.node.proc, row.node.workers
+        return (
+            p.pid if p else None,
+            p.strategy if p else None,
+            n.budget_used,
+            page.total,
+            page.number,
+            page.pages,
+            page.q,
+            tuple((w.pid, w.name, w.restarts, w.last_exit) for w in page.items),
+            tuple(sig(c) for c in row.children),
+        )
+
+    return tuple(sig(r) for r in rows)
+
+
 def registry_context(mirror: Mirror, view: View) -> dict[str, Any]:
     name = mirror.find_registry(view.registry)
     page: Page | None = None
@@ -222,6 +242,14 @@ def panel_context(info: rt.ProcessInfo | None, view: View, mirror: Mirror) -> di
         "info_uptime": (time.time() - info.started_at) if info is not None else None,
         "now": time.time(),
     }
+
+
+def panel_signature(view: View, info: rt.ProcessInfo | None) -> tuple[Any, ...]:
+    """What the process panel shows, uptime aside."""
+    if info is None:
+        return (view.pid, None)
+    return (view.pid, info.links, info.monitors, info.mailbox_len, info.restarts, info.status, info.trap_exit,
+            reason_text(info.last_exit) if info.last_exit is not None else None, info.state)  # fmt: skip
 
 
 def status_context(mirror: Mirror, feed: Any) -> dict[str, Any]:
