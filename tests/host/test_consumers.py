@@ -296,3 +296,18 @@ async def test_after_an_overflow_the_feed_resyncs_and_dashboards_redraw(host, st
     assert frame
     await eventually(lambda: feed.mirror.seq == host.node.events.seq)
     await comm.disconnect()
+
+
+async def test_an_unchanged_tree_or_panel_is_not_resent(host, staff):
+    pid = await host.run(greeter.spawn_greeter("steady", 60, 3600))  # greets once, then idles
+    comm, first = await connect(staff, f"pid={pid}")
+    assert 'id="tree"' in first and "greeter_for_steady" in first.split('id="process-panel"')[1]
+    frames = []
+    for _ in range(2):  # heartbeats come once a second
+        frames.append(await comm.receive_from(timeout=3))
+        await comm.send_to(text_data='{"ack": 1}')
+    assert all('id="tree"' not in f and 'id="process-panel"' not in f for f in frames)
+    assert all('id="node-status"' in f for f in frames)
+    await spawn(host, "newcomer")
+    await frames_until(comm, lambda f: 'id="tree"' in f and "greeter_for_newcomer" in f)
+    await comm.disconnect()
