@@ -123,10 +123,13 @@ class Subscription:
                 await self._waiter
             finally:
                 self._waiter = None
-        if not self._closed and len(q) <= limit:  # the common case: no end marker, take it all
-            batch = list(q)
-            q.clear()
-            return batch
+        if not self._closed:  # no end marker can be queued: take the batch in one go
+            if len(q) <= limit:
+                batch = list(q)
+                q.clear()
+                return batch
+            popleft = q.popleft
+            return [popleft() for _ in range(limit)]
         batch = []
         while q and len(batch) < limit:
             item = q[0]
@@ -152,19 +155,22 @@ class EventStream:
 
     def emit(self, kind: str, pid: Pid | None = None, **data: Any) -> int:
         """Record one event and return its seq."""
-        self.seq += 1
         if self._subscribers:
-            event = _new_event(Event, (self.seq, kind, pid, data, time.time()))
-            for sub in self._subscribers:
-                sub._push(event)
+            self.emit_data(kind, pid, data)
+        else:
+            self.seq += 1
         return self.seq
 
     def emit_data(self, kind: str, pid: Pid | None, data: dict[str, Any]) -> None:
         """``emit`` for the runtime's hot paths: callers skip building ``data`` when nobody listens."""
         self.seq += 1
         event = _new_event(Event, (self.seq, kind, pid, data, time.time()))
-        for sub in self._subscribers:
-            sub._push(event)
+        for sub in self._subscribers:  # Subscription._push, its common case inlined
+            q = sub._queue
+            if sub._waiter is None and len(q) < sub._maxsize:
+                q.append(event)
+            else:
+                sub._push(event)
 
     @property
     def has_subscribers(self) -> bool:

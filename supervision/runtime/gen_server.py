@@ -420,6 +420,9 @@ class GenServer:
         return reason, False
 
     async def _stop(self, proc: Process, reason: Any) -> None:
+        if type(self).terminate is GenServer.terminate:  # nothing to run: exit now
+            proc.die(reason)
+            return
         reason, crashed = await self._run_terminate(reason)
         proc.die(reason, crashed)
 

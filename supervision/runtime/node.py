@@ -234,11 +234,6 @@ class Node:
             return None
         return self._registry_table(name.registry).register_via(proc, name.key, name.value)
 
-    def _free_name(self, proc: Process) -> None:
-        name = proc.name
-        if type(name) is str and self._names.get(name) is proc:
-            del self._names[name]
-
     # -- the public process API -----------------------------------------------------------
 
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any, link: bool = False) -> Pid:

@@ -151,8 +151,9 @@ class Process:
         self.reason = reason
         node = self.node
         # (2) names and registry entries; their "unregistered" events precede "exited"
-        if self.name is not None:
-            node._free_name(self)
+        name = self.name
+        if type(name) is str and node._names.get(name) is self:  # a via name is a registration
+            del node._names[name]
         if self.registrations:
             regs, self.registrations = self.registrations, None
             for table, key in regs:
