@@ -106,17 +106,48 @@ class Reply:
         return f"Reply({self.value!r})"
 
 
+_PENDING: Any = object()  # a From not answered yet
+_TIMED_OUT: Any = object()  # the answer of a wait that ran out of time
+
+
 class From:
-    """Who is waiting for a call's reply; pass it to ``GenServer.reply``."""
+    """Who is waiting for a call's reply; pass it to ``GenServer.reply``.
 
-    __slots__ = ("fut", "proc")
+    The first answer is kept here, and the waiter makes a future only if it has to wait: an
+    idle server runs at once and answers before its caller would suspend, so that common
+    round trip costs no future. A starter waits for its server's ``init`` the same way.
+    """
 
-    def __init__(self, fut: asyncio.Future[Any], proc: Process) -> None:
-        self.fut = fut
-        self.proc = proc
+    __slots__ = ("proc", "answer", "fut")
+
+    def __init__(self, proc: Process) -> None:
+        self.proc = proc  # the server that owes the answer
+        self.answer: Any = _PENDING
+        self.fut: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"<From call to {self.proc.pid}>"
+
+    def _answer(self, value: Any) -> None:
+        """Record the answer (only the first counts: a late reply is dropped) and wake the waiter."""
+        if self.answer is _PENDING:
+            self.answer = value
+            fut = self.fut
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    async def _wait(self, timeout: float | None) -> Any:
+        """The answer, or ``_TIMED_OUT`` if none came within ``timeout`` seconds (None: no limit)."""
+        if self.answer is _PENDING:
+            loop = self.proc.node.loop
+            fut = self.fut = loop.create_future()
+            handle = loop.call_later(timeout, self._answer, _TIMED_OUT) if timeout is not None else None
+            try:
+                await fut
+            finally:
+                if handle is not None:
+                    handle.cancel()
+        return self.answer
 
 
 class _Call:
@@ -155,14 +186,8 @@ class _IdleTimeout:
         self.tick = tick
 
 
-_TIMED_OUT = object()
 _FAIR_BATCH = 64  # messages a busy server handles before it yields to the loop
 _CALL_FORMS = frozenset({Reply, NoReply, Stop, Continue, Ignore})
-
-
-def _expire_call(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_result(_TIMED_OUT)
 
 
 class GenServer:
@@ -246,24 +271,23 @@ class GenServer:
         proc = node._new_process(caller.pid if caller else None, name, cls.type, cls.__qualname__)
         if link and caller is not None:
             caller.link(proc)
-        ack: asyncio.Future[Any] = node._loop.create_future()
+        ack = From(proc)  # init's outcome: the pid, None, or the error to raise
         node._start_task(proc, cls._main(proc, args, kwargs, name, ack))
-        if not ack.done():  # init is waiting for something
-            if timeout is None:
-                await ack
-            elif not (await asyncio.wait({ack}, timeout=timeout))[0]:
+        res = ack.answer
+        if res is _PENDING:  # init is waiting for something
+            res = await ack._wait(timeout)
+            if res is _TIMED_OUT:
                 # OTP's proc_lib: unlink, kill, and report the timeout (the link sends nothing)
                 if link and caller is not None:
                     caller.unlink(proc)
                 proc.die("killed")
                 raise StartError("timeout")
-        res = ack.result()
         if type(res) is Pid or res is None:
             return res
         raise res
 
     @classmethod
-    async def _main(cls, proc: Process, args: Any, kwargs: Any, name: Any, ack: asyncio.Future[Any]) -> None:
+    async def _main(cls, proc: Process, args: Any, kwargs: Any, name: Any, ack: From) -> None:
         """The first task of a server: name, init, ack the starter, continue, then drain."""
         context.current_process.set(proc)
         try:
@@ -272,7 +296,7 @@ class GenServer:
                 if holder is not None:
                     proc.name = None
                     proc.die("normal")
-                    ack.set_result(AlreadyStarted(holder))
+                    ack._answer(AlreadyStarted(holder))
                     return
             server = cls()
             proc.server = server
@@ -280,36 +304,36 @@ class GenServer:
                 res = await server.init(*args, **kwargs)
             except ProcessExit as e:
                 proc.die(e.reason)
-                ack.set_result(StartError(e.reason))
+                ack._answer(StartError(e.reason))
                 return
             except asyncio.CancelledError:
-                if not ack.done():
-                    ack.set_result(StartError(proc.reason if not proc.alive else "killed"))
+                if ack.answer is _PENDING:
+                    ack._answer(StartError(proc.reason if not proc.alive else "killed"))
                 return
             except Exception as e:
                 proc.die(e, True)
-                ack.set_result(StartError(e))
+                ack._answer(StartError(e))
                 return
             if not proc.alive:  # killed while init ran
-                ack.set_result(StartError(proc.reason))
+                ack._answer(StartError(proc.reason))
                 return
             rt = type(res)
             if res is None or rt is Continue:
-                ack.set_result(proc.pid)
+                ack._answer(proc.pid)
                 await server._loop(proc, res)
             elif rt is Ignore:
                 proc.die("normal")
-                ack.set_result(None)
+                ack._answer(None)
             elif rt is Stop:
                 proc.die(res.reason)
-                ack.set_result(StartError(res.reason))
+                ack._answer(StartError(res.reason))
             else:
                 reason = ("bad_return_value", res)
                 proc.die(reason)
-                ack.set_result(StartError(reason))
+                ack._answer(StartError(reason))
         finally:
-            if not ack.done():
-                ack.set_result(StartError(proc.reason if not proc.alive else "killed"))
+            if ack.answer is _PENDING:
+                ack._answer(StartError(proc.reason if not proc.alive else "killed"))
             proc.task = None
 
     # -- the message loop -------------------------------------------------------------------
@@ -443,29 +467,25 @@ class GenServer:
         died first, or ``"calling_self"``) or ``CallTimeout`` after ``timeout`` seconds (None:
         wait forever); after a timeout the server lives on and its late reply is dropped.
         """
-        node = context.node()
+        node = context.current_node.get() or context.node()  # (the latter raises)
         proc = node._resolve(dest)
         if proc is None:
             raise NoProcess(f"no process for {dest!r}")
         if context.current_process.get() is proc:
             raise CallExit("calling_self")
-        loop = node._loop
-        fut = loop.create_future()
+        caller = From(proc)
         calls = proc.calls
         if calls is None:
             calls = proc.calls = set()
-        calls.add(fut)
-        proc.deliver(_Call(request, From(fut, proc)))
-        if not fut.done():
-            handle = loop.call_later(timeout, _expire_call, fut) if timeout is not None else None
+        calls.add(caller)  # so that the server's death answers it
+        proc.deliver(_Call(request, caller))
+        res = caller.answer
+        if res is _PENDING:
             try:
-                await fut
+                res = await caller._wait(timeout)
             finally:
-                if handle is not None:
-                    handle.cancel()
                 if proc.calls:
-                    proc.calls.discard(fut)
-        res = fut.result()
+                    proc.calls.discard(caller)
         if res is _TIMED_OUT:
             raise CallTimeout(f"no reply from {dest!r} within {timeout}s to {request!r}")
         if type(res) is _Died:
@@ -487,12 +507,10 @@ class GenServer:
     @staticmethod
     def reply(caller: From, value: Any) -> None:
         """Answer a call later (any process may); does nothing if the caller stopped waiting."""
-        fut = caller.fut
-        if not fut.done():
-            fut.set_result(value)
+        caller._answer(value)
         calls = caller.proc.calls
         if calls:
-            calls.discard(fut)
+            calls.discard(caller)
 
     @staticmethod
     def whereis(name: Any) -> Pid | None:

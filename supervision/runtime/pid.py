@@ -16,7 +16,7 @@ class Pid:
     def __init__(self, id: int, node: int = 0) -> None:
         self.node = node
         self.id = id
-        self._hash = hash((node, id))
+        self._hash = hash((node, id)) if node else id  # local pids (node 0) hash as their number
 
     @classmethod
     def parse(cls, text: str) -> Pid:

@@ -58,7 +58,7 @@ class Process:
         self.waiter: asyncio.Future[None] | None = None
         self.task: Any = None
         self.server: Any = None  # the GenServer instance of a driven process
-        self.calls: set[asyncio.Future[Any]] | None = None  # callers waiting on a reply
+        self.calls: set[Any] | None = None  # the From of each caller waiting on a reply
         self.joiners: list[asyncio.Future[Any]] | None = None
         self.registrations: list[Any] | None = None  # (registry table, key) per entry
         self.on_death: list[Any] | None = None
@@ -165,9 +165,8 @@ class Process:
         # (3) callers, monitors, links, joiners
         if self.calls:
             calls, self.calls = self.calls, None
-            for fut in calls:
-                if not fut.done():
-                    fut.set_result(_Died(reason))
+            for caller in calls:  # each a gen_server.From
+                caller._answer(_Died(reason))
         if self.monitors:
             for ref, target in self.monitors.items():
                 if target.watchers:
@@ -291,7 +290,10 @@ async def run_function(proc: Process, fn: Any, args: tuple[Any, ...]) -> None:
 
 def self_pid() -> Pid:
     """The calling process's pid."""
-    return context.this_process("self_pid()").pid
+    p = context.current_process.get()  # context.this_process, inlined: greeters call it often
+    if p is not None and p.node is context.current_node.get():
+        return p.pid
+    raise RuntimeError("self_pid() must be called from inside a process")
 
 
 def exit(reason: Any) -> None:  # noqa: A001 - mirrors Erlang's exit/1
