@@ -244,7 +244,8 @@ class GenServer:
     @classmethod
     def child_spec(cls, *args: Any, name: Any = None, **kwargs: Any) -> ChildSpec:
         """A spec that starts ``cls.start_link(*args, name=name)``; its id is ``name``, else the class."""
-        check_name(name)
+        if name is not None and type(name) is not Via:
+            check_name(name)
         if name is None:
             return ChildSpec(
                 cls,

@@ -232,7 +232,10 @@ class Node:
                 return holder.pid
             self._names[name] = proc
             return None
-        return self._registry_table(name.registry).register_via(proc, name.key, name.value)
+        table = self._registries.get(name.registry)
+        if table is None:
+            raise ValueError(f"unknown registry: {name.registry!r}")
+        return table.register_via(proc, name.key, name.value)
 
     # -- the public process API -----------------------------------------------------------
 
