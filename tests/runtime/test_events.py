@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import logging
 
 from supervision import runtime as rt
 
@@ -102,6 +104,54 @@ async def test_crash_event_carries_the_exception_and_traceback_text(node):
     assert isinstance(exited.data["reason"], ValueError)
     assert "ValueError: boom" in exited.data["traceback"]
     assert "handle_call" in exited.data["traceback"]
+
+
+async def crash_a_worker():
+    pid = await Worker.start()
+    try:
+        await rt.GenServer.call(pid, "crash")
+    except rt.CallExit:
+        pass
+    return pid
+
+
+async def test_crash_traceback_is_in_the_event_even_with_the_crash_log_off(node, caplog):
+    logger = logging.getLogger("supervision.runtime")
+    sub = node.events.subscribe()
+    logger.disabled = True
+    try:
+        pid = await crash_a_worker()
+    finally:
+        logger.disabled = False
+    (exited,) = [e for e in drain(sub) if e.kind == "exited" and e.pid == pid]
+    assert "ValueError: boom" in exited.data["traceback"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_crash_is_logged_with_its_traceback(node, caplog):
+    with caplog.at_level(logging.ERROR, logger="supervision.runtime"):
+        pid = await crash_a_worker()
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert str(pid) in record.getMessage() and "ValueError: boom" in record.getMessage()
+
+
+async def test_a_crash_traceback_is_formatted_once_and_only_when_read(node, monkeypatch):
+    node_module = importlib.import_module("supervision.runtime.node")  # rt.node is the function
+    formatted = []
+    real = node_module.crash_text
+    monkeypatch.setattr(node_module, "crash_text", lambda exc: formatted.append(exc) or real(exc))
+    logger = logging.getLogger("supervision.runtime")
+    logger.disabled = True
+    try:
+        await crash_a_worker()  # nobody reads it: no log, no subscriber
+        assert formatted == []
+        sub = node.events.subscribe()
+        logger.disabled = False
+        await crash_a_worker()  # read twice (the log and the event): formatted once
+        assert len(formatted) == 1
+        assert [e for e in drain(sub) if e.kind == "exited"][0].data["traceback"]
+    finally:
+        logger.disabled = False
 
 
 async def test_restart_story_order_old_exited_new_started_then_restarted(node):
