@@ -2,6 +2,8 @@
 
     python bench/runtime_bench.py            # every figure, 5 runs each
     python bench/runtime_bench.py --runs 3 --n 50000
+    python bench/runtime_bench.py --only greet,lookup
+    python bench/runtime_bench.py --only million   # 1,000,000 uniquely named greeters (bench/million_names.py)
 
 Baselines do the same work with no supervision: asyncio tasks with a deque mailbox and a
 dict registry. Figures are min/median/max over runs; ratios compare medians.
@@ -12,12 +14,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
+import os
 import random
 import time
 import tracemalloc
 from collections import deque
 from typing import Any
 
+import million_names
 from _common import Timer, report, rss_bytes, runs
 
 from supervision import runtime as rt
@@ -256,19 +261,33 @@ class Crasher(rt.GenServer):
         raise RuntimeError("boom")
 
 
-async def restart_ours(n: int) -> float:
-    import logging
-
-    logging.getLogger("supervision.runtime").disabled = True
-    async with rt.Node() as node:
-        await rt.Supervisor.start_link([Crasher.child_spec(name="c")], max_restarts=n * 10, max_seconds=3600)
-        with Timer() as t:
-            for _ in range(n):
-                before = node.restarts
-                rt.GenServer.cast("c", "crash")
-                while node.restarts == before:
-                    await asyncio.sleep(0)
-        return n / t.elapsed
+async def restart_ours(n: int, log_crashes: bool = False) -> float:
+    """Crash a permanent child n times. The crash log is off, or (``log_crashes``) on and
+    written, traceback and all, to /dev/null: a crash's traceback is formatted only when
+    something reads it (the log or an event subscriber), so the two figures differ."""
+    logger = logging.getLogger("supervision.runtime")
+    devnull = open(os.devnull, "w")
+    handler = logging.StreamHandler(devnull)
+    if log_crashes:
+        logger.addHandler(handler)
+        logger.propagate = False
+    else:
+        logger.disabled = True
+    try:
+        async with rt.Node() as node:
+            await rt.Supervisor.start_link([Crasher.child_spec(name="c")], max_restarts=n * 10, max_seconds=3600)
+            with Timer() as t:
+                for _ in range(n):
+                    before = node.restarts
+                    rt.GenServer.cast("c", "crash")
+                    while node.restarts == before:
+                        await asyncio.sleep(0)
+            return n / t.elapsed
+    finally:
+        logger.removeHandler(handler)
+        devnull.close()
+        logger.propagate = True
+        logger.disabled = False
 
 
 async def restart_raw(n: int) -> float:
@@ -298,7 +317,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="", help="comma-separated: greet,memory,lookup,call,stop,restart,million")
+    ap.add_argument("--names", type=int, default=1_000_000, help="greeters for --only million")
     a = ap.parse_args()
     n, r = a.n, a.runs
     print(f"supervision runtime benchmarks: N={n:,}, {r} runs each, {time.strftime('%Y-%m-%d %H:%M')}")
@@ -367,13 +387,23 @@ def main() -> None:
         )
     if want("restart"):
         m = max(1000, n // 10)
+        base = runs(r, lambda: asyncio.run(restart_raw(m)))
         report(
-            "crash-and-restart of a permanent child",
+            "crash-and-restart of a permanent child (crash log off)",
             runs(r, lambda: asyncio.run(restart_ours(m))),
-            runs(r, lambda: asyncio.run(restart_raw(m))),
+            base,
             "restarts/s",
             "as high as it goes",
         )
+        report(
+            "crash-and-restart of a permanent child (crash log on, traceback written to /dev/null)",
+            runs(r, lambda: asyncio.run(restart_ours(m, log_crashes=True))),
+            base,
+            "restarts/s",
+            "as high as it goes; each crash's traceback is formatted once",
+        )
+    if "million" in a.only.split(","):  # minutes with tracemalloc: only when asked for
+        million_names.report(asyncio.run(million_names.million(a.names, True)))
     print(f"\npeak RSS of this run: {rss_bytes() / 2**20:,.0f} MiB")
 
 
