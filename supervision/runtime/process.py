@@ -263,8 +263,16 @@ def _expire(fut: asyncio.Future[Any]) -> None:
 
 
 def crash_text(exc: BaseException) -> str:
-    """The traceback text that goes with a crash report (formatted only when someone reads it)."""
-    return "".join(traceback.format_exception(exc))
+    """The traceback text of a crash report, from the crashing callback down.
+
+    The first entry is the runtime frame that caught the exception (the message loop, say),
+    which tells the reader nothing and is the costliest to format (a long function's code
+    positions are walked): it is left out. The node formats this only when it is read.
+    """
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 async def run_function(proc: Process, fn: Any, args: tuple[Any, ...]) -> None:
