@@ -4,8 +4,15 @@
 // 3. Tick uptimes locally, so the server resends a row only when something in it changed.
 (function () {
   var LOG_ROWS = 200;
+  var skew = 0;  // the server's clock minus ours: uptimes are differences of server times
+  function readClock() {
+    var status = document.getElementById("node-status");
+    if (status && status.dataset.now) skew = parseFloat(status.dataset.now) - Date.now() / 1000;
+  }
+  document.addEventListener("DOMContentLoaded", readClock);
   document.addEventListener("htmx:wsAfterMessage", function (evt) {
     evt.detail.socketWrapper.send('{"ack": 1}');
+    readClock();
     var log = document.getElementById("event-log");
     while (log && log.children.length > LOG_ROWS) log.lastElementChild.remove();
   });
@@ -17,7 +24,7 @@
     return Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h";
   }
   setInterval(function () {
-    var now = Date.now() / 1000;
+    var now = Date.now() / 1000 + skew;
     document.querySelectorAll("[data-started]").forEach(function (el) {
       el.textContent = duration(now - parseFloat(el.dataset.started));
     });

@@ -70,6 +70,12 @@ async def spawn_greeter(host: Host, user: Any, source: str, name: str, lifetime:
 async def exit_process(host: Host, user: Any, source: str, pid: rt.Pid, reason: str) -> Outcome:
     """Stop (``normal``/``shutdown``), ``kill`` or ``crash`` the process ``pid``."""
     who = getattr(user, "get_username", lambda: "")() or "someone"
+    if pid == host.root:
+        out = Outcome(
+            False, 409, f"{pid} is the root supervisor: nothing would restart it; stop the server instead", str(pid)
+        )
+        await _audit(user, source, AuditLog.Action.EXIT, str(pid), reason, out)
+        return out
     try:
         message = await host.run(_exit(pid, reason, who), timeout=STOP_TIMEOUT + 5)
     except rt.NoProcess:
@@ -108,6 +114,13 @@ async def _exit(pid: rt.Pid, reason: str, who: str) -> str:
 
 def _why(e: BaseException) -> str:
     return str(e) or type(e).__name__
+
+
+async def refused(user: Any, source: str, action: str, target: str, detail: str, message: str) -> Outcome:
+    """A command refused for want of permission: answered 403, and audited like any other."""
+    out = Outcome(False, 403, message)
+    await _audit(user, source, action, target, detail, out)
+    return out
 
 
 async def _audit(user: Any, source: str, action: str, target: str, detail: str, out: Outcome) -> None:

@@ -1,19 +1,25 @@
 """The dashboard's websocket: a full frame on connect, then what changed, at most ~10 a second.
 
 Each consumer holds one ``View`` (its searches, pages, log filter and selected process) and
-what it last sent. On every ``dashboard.changed`` tick from the feed it renders only the parts
-that changed since then, as htmx out-of-band fragments, each with an id and an explicit
-``hx-swap-oob``. Frames are idempotent renders of the mirror's current state (the log sends
-the rows it has not sent yet), so a frame held back loses nothing: it is folded into the next.
+what it last sent. A feed tick (``dashboard.changed``) or a view change from the browser asks
+for a frame; frames go out at most once per ``SUPERVISION_FRAME_INTERVAL``, however many
+asks arrive, and each renders only the parts that changed, as htmx out-of-band fragments with
+an id and an explicit ``hx-swap-oob``. Frames are renders of the mirror's current state (the
+log sends the rows not sent yet), so a frame that is held back loses nothing: the next one
+carries it.
 
 A browser acknowledges each frame (``{"ack": 1}``, sent by ``static/dashboard.js``). At most
 ``SUPERVISION_WS_WINDOW`` frames may be unacknowledged; beyond that the consumer holds back and
 sends one fresh frame when the browser catches up. A stalled browser therefore costs the
-server a few frames of buffer, however many events happen meanwhile.
+server a few frames of buffer, however many events or messages arrive meanwhile.
+
+When the feed ends (the node stopped, or the feed failed) every socket is closed with 1011, so
+htmx reconnects and the page resyncs from whatever runs now.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -34,7 +40,12 @@ log = logging.getLogger("supervision.consumers")
 
 MAX_MESSAGE = 8_192  # bytes of one message from a browser; anything longer is ignored
 TEMPLATE = "supervision/dashboard.html"
+ALL_PARTS = frozenset({"tree", "registry", "log", "panel", "status"})
 TREE_REFRESH = 1.0  # seconds after which the tree is looked at again without changes (budgets decay)
+PANEL_REFRESH = 1.0  # seconds between fetches of the selected process's details from the node
+REJOIN = 3600.0  # seconds between group re-joins (channel layers expire group members after a day)
+TRY_AGAIN = 1013  # close code: htmx reconnects, with backoff
+FEED_ENDED = 1011
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
@@ -50,27 +61,36 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         try:
             self.feed = await hosting.feed()
         except NodeDown:
-            await self.close(code=4503)
+            await self.accept()  # say so on the page, then let htmx try again later
+            await self.send(text_data=render_to_string(f"{TEMPLATE}#status", {"node_down": True, "oob": True}))
+            await self.close(code=TRY_AGAIN)
             return
         self.view = dashboard.View.from_query(_query(self.scope))
+        self.dirty: set[str] = set(ALL_PARTS)  # parts the next frame must draw whatever changed
         self.unacked = 0
         self.held_back = False
+        self.last_frame_at = 0.0
+        self.frame_lock = asyncio.Lock()
+        self.pending_frame: asyncio.Task[None] | None = None
         self.sent_generation = -1
         self.sent_tree = -1
         self.sent_tree_at = 0.0
         self.sent_tree_sig: tuple[Any, ...] | None = None
-        self.sent_panel_sig: tuple[Any, ...] | None = None
         self.sent_registry: tuple[str, int] = ("", -1)
         self.sent_log_seq = 0
-        self.sent_panel_seq = -1
+        self.sent_panel_at = 0.0
+        self.sent_panel_sig: tuple[Any, ...] | None = None
         await self.channel_layer.group_add(self.feed.group, self.channel_name)
+        self.joined_at = time.monotonic()
         self.feed.clients += 1
         await self.accept()
-        await self.send_frame(force={"tree", "registry", "log", "panel", "status"})
+        await self.send_frame()
 
     async def disconnect(self, code: int) -> None:
         if self.feed is not None and hasattr(self, "view"):
             self.feed.clients -= 1
+            if self.pending_frame is not None:
+                self.pending_frame.cancel()
             await self.channel_layer.group_discard(self.feed.group, self.channel_name)
 
     # -- from the browser ---------------------------------------------------------------------
@@ -80,41 +100,73 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         try:
             msg = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if not isinstance(msg, dict):
             return
         if "ack" in msg:
             self.unacked = max(0, self.unacked - 1)
             if self.held_back:
-                await self.send_frame()
+                await self.request_frame()
             return
         parts = self.view.update(msg)
         if parts:
-            if "registry" in parts:
-                self.sent_registry = ("", -1)
-            await self.send_frame(force=parts, ignore_window=True)
+            self.dirty |= parts
+            await self.request_frame()
 
     # -- from the feed --------------------------------------------------------------------------
 
     async def dashboard_changed(self, message: dict[str, Any]) -> None:
-        await self.send_frame()
+        if message.get("heartbeat") and time.monotonic() - self.joined_at > REJOIN:
+            await self.channel_layer.group_add(self.feed.group, self.channel_name)  # type: ignore[union-attr]
+            self.joined_at = time.monotonic()
+        await self.request_frame()
+
+    async def dashboard_closed(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=render_to_string(f"{TEMPLATE}#status", {"node_down": True, "oob": True}))
+        await self.close(code=FEED_ENDED)
 
     # -- frames ---------------------------------------------------------------------------------
 
-    async def send_frame(self, force: set[str] = frozenset(), ignore_window: bool = False) -> None:  # type: ignore[assignment]
-        """Render and send what changed since the last frame (and the parts in ``force``)."""
+    async def request_frame(self) -> None:
+        """Send a frame now, or once the interval since the last one has passed, or on an ack."""
         feed = self.feed
         assert feed is not None
-        if self.unacked >= settings.SUPERVISION_WS_WINDOW and not ignore_window:
+        if self.unacked >= settings.SUPERVISION_WS_WINDOW:
             if not self.held_back:
                 feed.frames_skipped += 1
             self.held_back = True
             return
+        wait = feed.interval - (time.monotonic() - self.last_frame_at)
+        if wait > 0:
+            if self.pending_frame is None:
+                self.pending_frame = asyncio.ensure_future(self._frame_later(wait))
+            return
+        await self.send_frame()
+
+    async def _frame_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self.pending_frame = None
+        await self.request_frame()
+
+    async def send_frame(self) -> None:
+        """Render and send what changed since the last frame (and every dirty part)."""
+        async with self.frame_lock:
+            self.held_back = False
+            self.last_frame_at = time.monotonic()
+            parts = await self._render()
+            self.unacked += 1
+            self.feed.frames_sent += 1  # type: ignore[union-attr]
+            await self.send(text_data="".join(parts))
+
+    async def _render(self) -> list[str]:
+        feed = self.feed
+        assert feed is not None
         mirror, view = feed.mirror, self.view
-        force = set(force)
+        force, self.dirty = self.dirty, set()
         if mirror.generation != self.sent_generation:  # a resync: redraw everything
-            force |= {"tree", "registry", "log", "panel", "status"}
+            force |= ALL_PARTS
+            self.sent_generation = mirror.generation
         now = time.monotonic()
         parts: list[str] = []
         if "tree" in force or mirror.tree_version != self.sent_tree or now - self.sent_tree_at >= TREE_REFRESH:
@@ -133,17 +185,13 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             self.sent_registry = reg_state
         if "log" in force or mirror.seq > self.sent_log_seq:
             parts.append(self._log_fragment(full="log" in force))
-        if "panel" in force or (view.pid is not None and mirror.seq != self.sent_panel_seq):
+        if "panel" in force or (view.pid is not None and now - self.sent_panel_at >= PANEL_REFRESH):
+            self.sent_panel_at = now
             panel = await self._panel_fragment(force="panel" in force)
             if panel:
                 parts.append(panel)
-            self.sent_panel_seq = mirror.seq
         parts.append(render_to_string(f"{TEMPLATE}#status", {**dashboard.status_context(mirror, feed), "oob": True}))
-        self.sent_generation = mirror.generation
-        self.held_back = False
-        self.unacked += 1
-        feed.frames_sent += 1
-        await self.send(text_data="".join(parts))
+        return parts
 
     def _log_fragment(self, full: bool) -> str:
         """New rows go on top (the page's script trims the bottom); a new filter redraws the rows.

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from channels.layers import get_channel_layer
 
 from supervision import runtime as rt
+from supervision.host import NodeDown
 from supervision.mirror import Mirror
 
 if TYPE_CHECKING:
@@ -96,11 +97,18 @@ class Feed:
     # -- keeping the mirror current -----------------------------------------------------------
 
     async def _resync(self) -> None:
-        """Subscribe anew and reload the mirror from a snapshot taken in the same step."""
+        """Subscribe anew and rebuild the mirror from a snapshot taken in the same step.
+
+        The new mirror is built beside the old one, yielding to the loop every few thousand
+        rows (100,000 processes take a second or so), then swapped in whole.
+        """
         self._close_subscription()
         sub, snap = await self.host.run(_subscribe_and_snapshot(self.queue_size), timeout=60)
         self._sub = sub
-        self.mirror.load(snap)
+        fresh = Mirror(log_size=self.host.log_size)
+        for _ in fresh.loading(snap, previous=self.mirror if self.resyncs else None):
+            await asyncio.sleep(0)
+        self.mirror = fresh
         await self._refresh_details([p.pid for p in snap.processes if p.type == "supervisor"])
         self.resyncs += 1
 
@@ -111,9 +119,9 @@ class Feed:
                 assert sub is not None
                 # everything pending: the node never holds more than queue_size for us
                 batch = await self.host.run(sub.next_batch(self.queue_size + 1), timeout=None)
-                if not batch:  # the node stopped
+                if not batch:
                     log.info("the node's event stream ended")
-                    return
+                    break
                 if await self._apply(batch):
                     await self._resync()
                 self.last_batch_at = time.time()
@@ -121,12 +129,23 @@ class Feed:
                 await asyncio.sleep(self.interval)  # coalesce: at most one frame per interval
         except asyncio.CancelledError:
             raise
+        except NodeDown:
+            log.info("the node stopped; the dashboard feed ends")
         except Exception:
-            log.exception("the dashboard feed failed; dashboards will reconnect to a new one")
-            self._stopped = True
+            log.exception("the dashboard feed failed; dashboards reconnect to a new one")
+        await self._end()
+
+    async def _end(self) -> None:
+        """The feed is over: free the node's subscription and make every dashboard reconnect."""
+        self._stopped = True
+        self._close_subscription()
+        for t in self._tasks[1:]:
+            t.cancel()
+        with contextlib.suppress(Exception):
+            await self.layer.group_send(self.group, {"type": "dashboard.closed"})
 
     async def _apply(self, batch: list[Any]) -> bool:
-        """Apply a batch; True when the mirror must resync (an overflow or a gap)."""
+        """Apply a batch; True when the mirror must resync (an overflow, a gap, a bad event)."""
         mirror = self.mirror
         refresh: set[rt.Pid] = set()
         for item in batch:
@@ -138,7 +157,11 @@ class Feed:
             if item.seq != mirror.seq + 1:
                 log.warning("event gap: %d then %d; resyncing", mirror.seq, item.seq)
                 return True
-            mirror.apply(item)
+            try:
+                mirror.apply(item)
+            except Exception:  # an event the mirror cannot read: start again from the truth
+                log.exception("could not apply event %r; resyncing", item[:3])
+                return True
             kind = item.kind
             if (kind == "started" and item.data.get("type") == "supervisor") or kind in ("restarted", "gave_up"):
                 refresh.add(item.pid)
@@ -150,8 +173,13 @@ class Feed:
         """Fetch supervisors' strategy and restart budget (not carried by events) from the node."""
         if not pids:
             return
+        try:
+            found = await self.host.run(_details(pids))
+        except TimeoutError:  # a saturated node: the budgets catch up with the next refresh
+            log.warning("no supervisor details from the node within the timeout")
+            return
         now = time.time()
-        for pid, details in await self.host.run(_details(pids)):
+        for pid, details in found:
             self.mirror.set_details(pid, details, now)
 
     # -- telling dashboards -------------------------------------------------------------------

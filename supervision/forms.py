@@ -9,6 +9,7 @@ shape first (an object, known fields, the right types), then by the same forms.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django import forms
@@ -66,21 +67,35 @@ class BadRequest(Exception):
 
 
 def parse_json_object(body: bytes, allowed: dict[str, tuple[type, ...]]) -> dict[str, Any]:
-    """Parse a JSON object whose fields are among ``allowed`` (name -> accepted types)."""
+    """Parse a JSON object whose fields are among ``allowed`` (name -> accepted types).
+
+    Numbers come back as finite floats; a number too large for a float, NaN or Infinity is
+    refused here, as is JSON nested deeper than Python will parse.
+    """
     try:
         data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}; expected {', '.join(allowed)}")
+        shown = ", ".join(k[:40] for k in unknown[:5])
+        raise BadRequest(f"unknown field(s): {shown}; expected {', '.join(allowed)}")
     for field, types in allowed.items():
         value = data.get(field)
-        if value is not None and (type(value) is bool or not isinstance(value, types)):
-            names = " or ".join("number" if t in (int, float) else "string" for t in types)
-            raise BadRequest(f"{field} must be a {names}")
+        if value is None:
+            continue
+        numeric = float in types
+        if type(value) is bool or not isinstance(value, types):
+            raise BadRequest(f"{field} must be a {'number' if numeric else 'string'}")
+        if numeric:
+            try:
+                data[field] = float(value)
+            except OverflowError:
+                data[field] = math.inf
+            if not math.isfinite(data[field]):
+                raise BadRequest(f"{field} must be a finite number")
     return data
 
 

@@ -113,8 +113,8 @@ class Host:
             _close(coro)
             raise NodeDown(f"node {self.name!r} is not running")
         try:
-            fut = self.thread.run_async(coro)  # type: ignore[union-attr]
-        except RuntimeError as e:
+            fut = asyncio.wrap_future(self.thread.submit(coro))  # type: ignore[union-attr]
+        except RuntimeError as e:  # the thread ended between the check and the submit
             raise NodeDown(str(e)) from None
         if timeout is None:
             return await fut
@@ -128,9 +128,9 @@ class Host:
         return self.thread.run(coro, timeout)  # type: ignore[union-attr]
 
     async def ping(self, timeout: float = 2.0) -> bool:
-        """True if the node's loop answers within ``timeout`` seconds."""
+        """True if the node's loop answers within ``timeout`` seconds and the root supervisor lives."""
         try:
-            return await self.run(_pong(), timeout)
+            return await self.run(_root_alive(self.root), timeout)
         except (NodeDown, TimeoutError):
             return False
 
@@ -156,9 +156,13 @@ class Host:
     async def stop_feed(self) -> None:
         """Stop this loop's feed (tests, and an orderly server stop)."""
         task, self._feed_task = self._feed_task, None
-        if task is not None and task.get_loop() is asyncio.get_running_loop():
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            return
+        try:
             feed = await task
-            await feed.stop()
+        except Exception:  # it never started (the node was down): nothing to stop
+            return
+        await feed.stop()
 
 
 def _dead_feed(task: asyncio.Task[Feed]) -> bool:
@@ -171,8 +175,8 @@ def _default_children() -> list[Any]:
     return import_string(settings.SUPERVISION_CHILDREN)()
 
 
-async def _pong() -> bool:
-    return True
+async def _root_alive(root: rt.Pid | None) -> bool:
+    return root is not None and rt.node().is_alive(root)
 
 
 def _close(coro: Awaitable[Any]) -> None:

@@ -24,6 +24,7 @@ from supervision import runtime as rt
 TEXT_LIMIT = 200  # characters of a key, value or name shown in a table cell
 REASON_LIMIT = 2_000
 TRACEBACK_LIMIT = 20_000
+LOAD_STEP = 5_000  # processes or entries loaded between yields to the loop
 
 
 def text(value: Any, limit: int = TEXT_LIMIT) -> str:
@@ -173,7 +174,8 @@ class Mirror:
     """A node's processes, tree, registries and recent events, rebuilt from snapshot + events."""
 
     def __init__(self, log_size: int = 500) -> None:
-        self.log: deque[LogRow] = deque(maxlen=log_size)
+        # [event, its LogRow once described]: rows are built only for what a page shows
+        self.log: deque[list[Any]] = deque(maxlen=log_size)
         self.reset()
 
     def reset(self) -> None:
@@ -186,28 +188,51 @@ class Mirror:
         self.kinds: dict[str, int] = {}  # live processes by kind, for metrics
         self.tree_version = 0
         self.registry_versions: dict[Any, int] = {}
+        self._versions = 0
         self._row_ids = itertools.count(1)
 
     # -- loading ----------------------------------------------------------------------------
 
-    def load(self, snap: rt.Snapshot, now: float | None = None) -> None:
-        """Replace everything with ``snap`` (the event log is kept: it is history)."""
-        log, gen = self.log, self.generation
+    def load(self, snap: rt.Snapshot, now: float | None = None, previous: Mirror | None = None) -> None:
+        """Replace everything with ``snap`` (see ``loading``)."""
+        for _ in self.loading(snap, now, previous):
+            pass
+
+    def loading(self, snap: rt.Snapshot, now: float | None = None, previous: Mirror | None = None) -> Iterator[None]:
+        """Replace everything with ``snap``, yielding every few thousand items.
+
+        The event log is kept (it is history). A registry entry's registered-at comes from
+        ``previous`` (the mirror this one replaces) when it held the same entry, else from
+        its owner's start (true of a via name), else ``now``.
+        """
+        log, gen = self.log, (previous or self).generation
         self.reset()
-        self.log = log
+        self.log = previous.log if previous is not None else log
         self.generation = gen + 1
         now = time.time() if now is None else now
-        for info in snap.processes:
+        for i, info in enumerate(snap.processes, 1):
             self._add_proc(info.pid, info.name, info.parent, info.type, info.kind, info.started_at)
             p = self.procs[info.pid]
             p.restarts = info.restarts
             p.last_exit = reason_text(info.last_exit) if info.last_exit is not None else None
             if info.details is not None:
                 self.set_details(info.pid, info.details, now)
+            if i % LOAD_STEP == 0:
+                yield
         for name, entries in snap.registries.items():
             reg = self._registry(name)
-            for key, pid, value in entries:
-                self._add_row(reg, key, pid, value, now)
+            old = previous.registries.get(name) if previous is not None else None
+            for i, (key, pid, value) in enumerate(entries, 1):
+                at = None
+                if old is not None:
+                    ids = old.by_owner_key.get((key, pid))
+                    at = old.rows[ids[0]].at if ids else None
+                if at is None:
+                    owner = self.procs.get(pid)
+                    at = owner.started_at if owner is not None else now
+                self._add_row(reg, key, pid, value, at)
+                if i % LOAD_STEP == 0:
+                    yield
         self.seq = snap.seq
 
     def set_details(self, pid: rt.Pid, details: dict[str, Any] | None, now: float | None = None) -> None:
@@ -245,10 +270,12 @@ class Mirror:
         handler = _HANDLERS.get(ev.kind)
         if handler is not None:
             handler(self, ev)
-        self.log.append(self.describe(ev))
+        self.log.append([ev, None])
 
     def _started(self, ev: rt.Event) -> None:
         d = ev.data
+        if type(ev.pid) is not rt.Pid:
+            return
         self._add_proc(ev.pid, d.get("name"), d.get("parent"), d.get("type", "worker"), d.get("behaviour", ""), ev.at)
         if d.get("behaviour") == "Registry" and d.get("name") is not None:
             reg = self._registry(d["name"])
@@ -294,12 +321,14 @@ class Mirror:
 
     def _registered(self, ev: rt.Event) -> None:
         d = ev.data
+        if "registry" not in d or "key" not in d or type(ev.pid) is not rt.Pid:
+            return  # an application's event of the same name, not the runtime's
         self._add_row(self._registry(d["registry"]), d["key"], ev.pid, d.get("value"), ev.at)
 
     def _unregistered(self, ev: rt.Event) -> None:
         d = ev.data
-        reg = self.registries.get(d["registry"])
-        if reg is None:
+        reg = self.registries.get(d.get("registry"))
+        if reg is None or "key" not in d:
             return
         ids = reg.by_owner_key.get((d["key"], ev.pid))
         if not ids:
@@ -314,8 +343,8 @@ class Mirror:
 
     def _updated(self, ev: rt.Event) -> None:
         d = ev.data
-        reg = self.registries.get(d["registry"])
-        ids = reg.by_owner_key.get((d["key"], ev.pid)) if reg else None
+        reg = self.registries.get(d.get("registry"))
+        ids = reg.by_owner_key.get((d.get("key"), ev.pid)) if reg else None
         if reg is None or not ids:
             return
         row = reg.rows[ids[0]]
@@ -357,7 +386,7 @@ class Mirror:
         reg = self.registries.get(name)
         if reg is None:
             reg = self.registries[name] = Reg(name, text(name), None, None)
-            self.registry_versions[name] = 0
+            self._touch_registry(reg)
         return reg
 
     def _add_row(self, reg: Reg, key: Any, pid: rt.Pid, value: Any, at: float) -> None:
@@ -368,7 +397,8 @@ class Mirror:
         self._touch_registry(reg)
 
     def _touch_registry(self, reg: Reg) -> None:
-        self.registry_versions[reg.name] = self.registry_versions.get(reg.name, 0) + 1
+        self._versions += 1  # one counter for all: a registry started anew never repeats a version
+        self.registry_versions[reg.name] = self._versions
 
     def describe(self, ev: rt.Event) -> LogRow:
         """One event as a log row: a one-line summary (and a crash's traceback)."""
@@ -444,15 +474,15 @@ class Mirror:
         """The newest events first (only ``kinds`` if given, only those after seq ``after``)."""
         wanted = set(kinds)
         out: list[LogRow] = []
-        for row in reversed(self.log):
-            if row.seq <= after or len(out) >= limit:
+        for entry in reversed(self.log):
+            ev = entry[0]
+            if ev.seq <= after or len(out) >= limit:
                 break
-            if not wanted or row.kind in wanted:
-                out.append(row)
+            if not wanted or ev.kind in wanted:
+                if entry[1] is None:
+                    entry[1] = self.describe(ev)
+                out.append(entry[1])
         return out
-
-    def oldest_logged_seq(self) -> int:
-        return self.log[0].seq if self.log else self.seq + 1
 
     def process_count(self) -> int:
         return len(self.procs)

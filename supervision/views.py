@@ -15,9 +15,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from supervision import commands, dashboard, metrics
 from supervision import host as hosting
@@ -28,6 +28,11 @@ from supervision.mirror import reason_text
 from supervision.permissions import can_control
 
 log = logging.getLogger("supervision.views")
+
+
+def _render(request: HttpRequest, template: str, ctx: dict[str, Any], status: int) -> HttpResponse:
+    """Render here, on the web loop: the mirror is read where it is written, never from a thread."""
+    return HttpResponse(render_to_string(template, ctx, request=request), status=status)
 
 
 def _htmx(request: HttpRequest) -> bool:
@@ -64,7 +69,7 @@ async def _page(request: HttpRequest, status: int = 200, **extra: Any) -> HttpRe
     except NodeDown:
         ctx.update(node_down=True, node_name="-", tree=[], events=[], registry_label=view.registry)
         ctx.update(extra)
-        return TemplateResponse(request, "supervision/dashboard.html", ctx, status=503 if status == 200 else status)
+        return _render(request, "supervision/dashboard.html", ctx, 503 if status == 200 else status)
     mirror = feed.mirror
     ctx.update(dashboard.status_context(mirror, feed))
     ctx.update(dashboard.tree_context(mirror, view))
@@ -72,7 +77,7 @@ async def _page(request: HttpRequest, status: int = 200, **extra: Any) -> HttpRe
     ctx.update(dashboard.log_context(dashboard.events_for(mirror, view)))
     ctx.update(await _panel(feed, view))
     ctx.update(extra)
-    return TemplateResponse(request, "supervision/dashboard.html", ctx, status=status)
+    return _render(request, "supervision/dashboard.html", ctx, status)
 
 
 async def _panel(feed: Feed, view: dashboard.View) -> dict[str, Any]:
@@ -96,7 +101,9 @@ async def spawn(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     form = SpawnForm(request.POST)
     if not await can_control(user):
-        return await _form_answer(request, "spawn", False, "You may not spawn greeters (staff only).", 403, form)
+        name = str(request.POST.get("name", ""))[:200]
+        out = await commands.refused(user, "dashboard", "spawn", name, "", "You may not spawn greeters (staff only).")
+        return await _form_answer(request, "spawn", False, out.message, out.status, form)
     if not form.is_valid():
         return await _form_answer(request, "spawn", False, first_error(form), 400, form)
     try:
@@ -115,7 +122,11 @@ async def exit_process(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     form = ExitForm(request.POST)
     if not await can_control(user):
-        return await _form_answer(request, "exit", False, "You may not stop or kill processes (staff only).", 403, form)
+        pid, reason = str(request.POST.get("pid", ""))[:40], str(request.POST.get("reason", ""))[:16]
+        out = await commands.refused(
+            user, "dashboard", "exit", pid, reason, "You may not stop or kill processes (staff only)."
+        )
+        return await _form_answer(request, "exit", False, out.message, out.status, form)
     if not form.is_valid():
         return await _form_answer(request, "exit", False, first_error(form), 400, form)
     try:
@@ -132,7 +143,7 @@ async def _form_answer(
     """htmx: the result fragment in place. Plain POST: redirect with a message, or the page with the error."""
     if _htmx(request):
         ctx = {f"{which}_ok": ok, f"{which}_message": message}
-        return TemplateResponse(request, f"supervision/dashboard.html#{which}_result", ctx, status=status)
+        return _render(request, f"supervision/dashboard.html#{which}_result", ctx, status)
     if ok:
         messages.success(request, message)
         return redirect("supervision:index")
@@ -173,7 +184,8 @@ async def api_greeters(request: HttpRequest) -> HttpResponse:
     """POST {"name": str, "lifetime": number?} -> 201 {"pid"}; 409 {"pid"} if it runs; 400."""
     user = request.viewer  # type: ignore[attr-defined]
     if not await can_control(user):
-        return _json_error("you may not spawn greeters (staff only)", 403)
+        out = await commands.refused(user, "api", "spawn", "", "", "you may not spawn greeters (staff only)")
+        return JsonResponse(out.as_json(), status=out.status)
     try:
         data = parse_json_object(request.body, {"name": (str,), "lifetime": (int, float)})
     except BadRequest as e:
@@ -197,7 +209,10 @@ async def api_exit(request: HttpRequest, pid: str) -> HttpResponse:
     """POST {"reason": "normal"|"shutdown"|"kill"|"crash"} to /api/processes/<pid>/exit."""
     user = request.viewer  # type: ignore[attr-defined]
     if not await can_control(user):
-        return _json_error("you may not stop or kill processes (staff only)", 403)
+        out = await commands.refused(
+            user, "api", "exit", pid[:40], "", "you may not stop or kill processes (staff only)"
+        )
+        return JsonResponse(out.as_json(), status=out.status)
     try:
         data = parse_json_object(request.body, {"reason": (str,)})
     except BadRequest as e:
@@ -293,14 +308,14 @@ async def api_registry(request: HttpRequest, name: str) -> HttpResponse:
 # -- ops ------------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 async def metrics_view(request: HttpRequest) -> HttpResponse:
     body, content_type = await metrics.render()
     return HttpResponse(body, content_type=content_type)
 
 
 @never_cache
-@require_GET
+@require_safe
 async def healthz(request: HttpRequest) -> HttpResponse:
     host = hosting.current()
     if host is None or not await host.ping():

@@ -202,6 +202,24 @@ async def test_registry_json_pages_and_searches(host, staff_client):
     assert r.status_code == 404 and REGISTRY in r.json()["registries"]
 
 
+async def test_the_root_supervisor_cannot_be_stopped_from_outside(host, staff_client):
+    for reason in ("kill", "normal", "crash"):
+        status, body = await post(staff_client, f"/api/processes/{quote(str(host.root))}/exit", {"reason": reason})
+        assert status == 409 and "root supervisor" in body["error"]
+    assert host.node.is_alive(host.root)
+
+
+async def test_healthz_is_503_once_the_tree_is_gone(host):
+    assert (await AsyncClient().head("/healthz")).status_code == 200  # load balancers probe with HEAD
+
+    async def kill_root():
+        rt.node().exit(host.root, "kill")
+
+    await host.run(kill_root())
+    r = await AsyncClient().get("/healthz")
+    assert r.status_code == 503 and r.json()["status"] == "down"
+
+
 async def test_healthz_and_metrics(host):
     r = await AsyncClient().get("/healthz")  # open: no login
     assert r.status_code == 200 and r.json()["status"] == "ok"

@@ -109,12 +109,22 @@ class Screen:
 
 
 async def test_anonymous_and_foreign_origin_sockets_are_refused(host, staff):
-    comm, _ = await connect(None)
-    assert _ == ""
-    comm, _ = await connect(staff, origin=(b"origin", b"http://evil.example"))
-    assert _ == ""
-    comm, _ = await connect(staff, origin=None)  # no Origin header at all: refused as well
-    assert _ == ""
+    comm, first = await connect(None)
+    assert first == ""
+    for origin in (b"http://evil.example", b"http://127.0.0.1:9999", b"https://127.0.0.1", b"null"):
+        comm, first = await connect(staff, origin=(b"origin", origin))  # another site, port or scheme
+        assert first == "", origin
+    comm, first = await connect(staff, origin=None)  # no Origin header at all: refused as well
+    assert first == ""
+    comm, first = await connect(staff)  # this very server
+    assert first
+
+
+async def test_a_trusted_origin_may_connect(host, staff, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://dash.example.com"]
+    comm, first = await connect(staff, origin=(b"origin", b"https://dash.example.com"))
+    assert first
+    await comm.disconnect()
 
 
 async def test_connect_sends_a_full_frame_of_oob_fragments(host, staff):
@@ -249,6 +259,7 @@ async def test_search_paging_and_selection_over_the_socket(host, staff):
         json.dumps({"action": "__init__"}),
         json.dumps({"ack": "many"}),
         "x" * 100_000,
+        "[" * 8_000,  # nested deeper than Python parses
     ],
 )
 async def test_junk_from_a_browser_never_breaks_the_socket_or_the_node(host, staff, junk):
@@ -260,15 +271,7 @@ async def test_junk_from_a_browser_never_breaks_the_socket_or_the_node(host, sta
     await comm.disconnect()
 
 
-async def test_view_state_is_bounded(host, staff):
-    comm, _ = await connect(staff)
-    for i in range(500):
-        await comm.send_to(text_data=json.dumps({"action": "tree_page", "sup": f"<0.{i}.0>", "page": 2}))
-    await asyncio.sleep(0.2)
-    # the consumer answers each with a frame; drain them, then look at its view from the inside
-    while not await comm.receive_nothing(timeout=0.2):
-        await comm.receive_from()
-    await comm.disconnect()
+def test_view_state_is_bounded():
     from supervision.dashboard import MAX_PAGES_TRACKED, View
 
     v = View()
@@ -277,6 +280,8 @@ async def test_view_state_is_bounded(host, staff):
     assert len(v.tree_pages) == MAX_PAGES_TRACKED
     v.update({"action": "tree", "tree_q": "q" * 10_000})
     assert len(v.tree_q) == 200
+    v.update({"action": "events", "kind": ["greeted"] * 10_000 + ["nonsense"]})
+    assert v.kinds == ("greeted",)
 
 
 async def test_after_an_overflow_the_feed_resyncs_and_dashboards_redraw(host, staff):
@@ -311,3 +316,47 @@ async def test_an_unchanged_tree_or_panel_is_not_resent(host, staff):
     await spawn(host, "newcomer")
     await frames_until(comm, lambda f: 'id="tree"' in f and "greeter_for_newcomer" in f)
     await comm.disconnect()
+
+
+async def test_a_flood_of_view_messages_gets_at_most_the_window_of_frames(host, staff):
+    comm, _ = await connect(staff)  # 1 frame unacknowledged
+    feed = await host.feed()
+    sent = feed.frames_sent
+    for i in range(2_000):
+        await comm.send_to(text_data=json.dumps({"action": "tree", "tree_q": f"q{i}"}))
+    await asyncio.sleep(1.0)
+    frames = []
+    while not await comm.receive_nothing(timeout=0.3):
+        frames.append(await comm.receive_from())
+    assert len(frames) <= 2 and feed.frames_sent - sent <= 2  # the window (3) holds, whatever arrives
+    await comm.send_to(text_data='{"ack": 1}')
+    await comm.send_to(text_data='{"ack": 1}')
+    await comm.send_to(text_data='{"ack": 1}')
+    frame = await comm.receive_from(timeout=2)  # the last search wins
+    assert 'value="q1999"' in frame or "q1999" in frame
+    await comm.disconnect()
+
+
+async def test_frames_are_at_most_one_per_interval_even_when_a_browser_acks_everything(host, staff):
+    comm, _ = await connect(staff)
+    feed = await host.feed()
+    sent = feed.frames_sent
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while loop.time() - start < 1.0:
+        await comm.send_to(text_data=json.dumps({"action": "registry", "reg_q": str(loop.time())}))
+        await comm.send_to(text_data='{"ack": 1}')
+        await asyncio.sleep(0.005)
+    assert feed.frames_sent - sent <= 12  # ~10 a second
+    await comm.disconnect()
+
+
+async def test_when_the_node_stops_dashboards_are_told_and_closed_to_reconnect(host, staff):
+    comm, _ = await connect(staff)
+    host.stop(10)
+    frame = await comm.receive_from(timeout=5)
+    while "node down" not in frame:
+        frame = await comm.receive_from(timeout=5)
+    assert (await comm.receive_output(timeout=5))["type"] == "websocket.close"
+    comm, first = await connect(staff)  # a reconnect while the node is down: told so, then closed
+    assert "node down" in first

@@ -26,7 +26,17 @@ def drain(sub: rt.Subscription) -> list[rt.Event]:
 
 def shape(m: Mirror) -> tuple:
     """What the dashboard shows: processes with parents, and every registry's rows."""
-    procs = sorted((str(p.pid), p.name, str(p.parent), p.type, p.kind) for p in m.procs.values())
+
+    def placement(p):  # which list of the tree the process sits in
+        if p.parent is None:
+            return "root-sups" if p.pid in m.root_sups else "root-workers" if p.pid in m.root_workers else "lost"
+        owner = m.procs[p.parent]
+        return "sups" if p.pid in (owner.sups or {}) else "workers" if p.pid in (owner.workers or {}) else "lost"
+
+    procs = sorted(
+        (str(p.pid), p.name, str(p.parent), p.type, p.kind, p.restarts, p.last_exit, placement(p))
+        for p in m.procs.values()
+    )
     regs = {
         r.label: sorted((row.key, row.pid_text, row.value) for row in r.rows.values()) for r in m.registries.values()
     }

@@ -119,7 +119,8 @@ async def test_viewers_see_the_page_but_may_not_spawn_or_kill(host, viewer_clien
     r = await viewer_client.post("/processes/exit", {"pid": str(host.root), "reason": "kill"}, headers=HX)
     assert r.status_code == 403
     assert host.node.is_alive(host.root)
-    assert await AuditLog.objects.acount() == 0
+    refused = [(a.username, a.action, a.target, a.ok) async for a in AuditLog.objects.order_by("id")]
+    assert refused == [("viewer", "spawn", "Nope", False), ("viewer", "exit", str(host.root), False)]
 
 
 async def test_exit_form_crash_restarts_a_transient_greeter_and_stop_ends_it(host, staff_client):
