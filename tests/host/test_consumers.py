@@ -360,3 +360,21 @@ async def test_when_the_node_stops_dashboards_are_told_and_closed_to_reconnect(h
     assert (await comm.receive_output(timeout=5))["type"] == "websocket.close"
     comm, first = await connect(staff)  # a reconnect while the node is down: told so, then closed
     assert "node down" in first
+
+
+async def test_a_dashboard_open_longer_than_the_group_expiry_keeps_updating(host, staff, settings, monkeypatch):
+    from channels.layers import channel_layers
+
+    from supervision import consumers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 1}}}
+    channel_layers.backends.clear()
+    monkeypatch.setattr(consumers, "REJOIN", 0.5)  # re-join long before the layer forgets us
+    await host.stop_feed()
+    comm, first = await connect(staff)
+    screen = Screen(comm)
+    screen.apply(first)
+    await asyncio.sleep(3)  # three expiries
+    await spawn(host, "late")
+    await screen.until(lambda s: "greeter_for_late" in s["tree"], timeout=5)
+    await comm.disconnect()
