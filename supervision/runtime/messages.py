@@ -7,38 +7,22 @@ from typing import Any
 
 from .pid import Pid, Ref
 
-# Exit and Down are frozen, and built on every death: their __init__ sets the fields through
-# their slots, twice as fast as the generated one's object.__setattr__ calls.
 
-
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True)
 class Exit:
     """A trapped exit signal: ``pid`` (the sender, or None from outside any process) ended or sent ``reason``."""
 
     pid: Pid | None
     reason: Any
 
-    def __init__(self, pid: Pid | None, reason: Any) -> None:
-        _set_exit_pid(self, pid)
-        _set_exit_reason(self, reason)
 
-
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True)
 class Down:
     """A monitor fired: ``pid`` (or the name monitored) exited with ``reason``."""
 
     ref: Ref
     pid: Any
     reason: Any
-
-    def __init__(self, ref: Ref, pid: Any, reason: Any) -> None:
-        _set_down_ref(self, ref)
-        _set_down_pid(self, pid)
-        _set_down_reason(self, reason)
-
-
-_set_exit_pid, _set_exit_reason = Exit.pid.__set__, Exit.reason.__set__  # type: ignore[attr-defined]
-_set_down_ref, _set_down_pid, _set_down_reason = Down.ref.__set__, Down.pid.__set__, Down.reason.__set__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)

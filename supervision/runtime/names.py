@@ -8,7 +8,7 @@ from typing import Any
 _NO_VALUE: Any = None
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True)
 class Via:
     """A name held through a registry. Build it with ``rt.via``; the registry is checked on use."""
 
@@ -16,18 +16,8 @@ class Via:
     key: Any
     value: Any = field(default=None, compare=False)
 
-    def __init__(self, registry: Any, key: Any, value: Any = None) -> None:
-        # Frozen, so the fields are set through their slots; twice as fast as the generated
-        # __init__'s object.__setattr__ calls, and every via-named start builds one.
-        _set_registry(self, registry)
-        _set_key(self, key)
-        _set_value(self, value)
-
     def __str__(self) -> str:
         return f"via({self.registry!r}, {self.key!r})"
-
-
-_set_registry, _set_key, _set_value = Via.registry.__set__, Via.key.__set__, Via.value.__set__  # type: ignore[attr-defined]
 
 
 def via(registry: Any, key: Any, value: Any = _NO_VALUE) -> Via:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import itertools
 import logging
+import reprlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -58,6 +60,43 @@ class Snapshot:
     registries: dict[Any, list[tuple[Any, Pid, Any]]]
 
 
+STATE_LIMIT = 2_000  # characters of a GenServer's state that process_info shows
+
+
+class _StateRepr(reprlib.Repr):
+    """A bounded repr for process_info: a supervisor's books may hold 100,000 children.
+
+    reprlib already cuts long sequences and strings; its dicts and sets are sorted first,
+    which costs O(n log n) for a repr that shows twenty entries, so these take the first ones.
+    """
+
+    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        items = itertools.islice(x.items(), self.maxdict)
+        pieces = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}" for k, v in items]
+        if len(x) > self.maxdict:
+            pieces.append(f"... ({len(x)} entries)")
+        return "{" + ", ".join(pieces) + "}"
+
+    def repr_set(self, x: set[Any], level: int) -> str:
+        if not x:
+            return "set()"
+        if level <= 0:
+            return "{...}"
+        pieces = [self.repr1(v, level - 1) for v in itertools.islice(x, self.maxset)]
+        if len(x) > self.maxset:
+            pieces.append(f"... ({len(x)} items)")
+        return "{" + ", ".join(pieces) + "}"
+
+
+_STATE_REPR = _StateRepr(
+    maxlevel=4, maxdict=20, maxset=20, maxlist=20, maxtuple=20, maxdeque=20, maxstring=300, maxother=300
+)
+
+
 def _reason_label(reason: Any) -> str:
     if type(reason) is str:
         return reason
@@ -82,6 +121,7 @@ class Node:
         self._depth = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._token: Any = None
+        self._context = contextvars.copy_context()  # replaced on entry (see __aenter__)
         self._stopped = False
         self._stopping = False
 
@@ -93,6 +133,9 @@ class Node:
     async def __aenter__(self) -> Node:
         self._loop = asyncio.get_running_loop()
         self._token = context.current_node.set(self)
+        # Every process task starts from this context, not from whoever woke the process: a
+        # message may come from a loop callback (call_soon_threadsafe) that knows no node.
+        self._context = contextvars.copy_context()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -185,13 +228,14 @@ class Node:
     def _start_task(self, proc: Process, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as the process's task, eagerly (to its first suspension) when shallow."""
         loop = self._loop or asyncio.get_running_loop()
+        ctx = self._context.copy()
         if self._depth >= _MAX_EAGER_DEPTH:
-            proc.task = loop.create_task(coro)
+            proc.task = loop.create_task(coro, context=ctx)
             return
         proc.task = _STARTING
         self._depth += 1
         try:
-            task = asyncio.Task(coro, loop=loop, eager_start=True)
+            task = asyncio.Task(coro, loop=loop, eager_start=True, context=ctx)
         finally:
             self._depth -= 1
         if not task.done():
@@ -310,11 +354,11 @@ class Node:
         state = None
         if with_state and p.server is not None:
             try:
-                state = repr(vars(p.server))
+                state = _STATE_REPR.repr(vars(p.server))
             except Exception as e:  # a user's __repr__ must not break the inspector
                 state = f"<unrepresentable: {e!r}>"
-            if len(state) > 2000:
-                state = state[:2000] + "…"
+            if len(state) > STATE_LIMIT:
+                state = state[:STATE_LIMIT] + "…"
         details = None
         if p.type == "supervisor" and p.server is not None:
             try:
