@@ -48,7 +48,7 @@ class Host:
         children: Callable[[], list[Any]] | None = None,
         shutdown_timeout: float = 30.0,
         frame_interval: float = 0.1,
-        feed_queue: int = 20_000,
+        feed_queue: int = 100_000,
         log_size: int = 500,
     ) -> None:
         self.name = name

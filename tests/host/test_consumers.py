@@ -367,7 +367,9 @@ async def test_a_dashboard_open_longer_than_the_group_expiry_keeps_updating(host
 
     from supervision import consumers
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 1}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 1}}
+    }
     channel_layers.backends.clear()
     monkeypatch.setattr(consumers, "REJOIN", 0.5)  # re-join long before the layer forgets us
     await host.stop_feed()
