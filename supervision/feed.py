@@ -49,14 +49,12 @@ class Feed:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
         # for /metrics
-        self.ticks = 0
         self.overflows = 0
         self.dropped_events = 0
         self.resyncs = 0
         self.frames_sent = 0
         self.frames_skipped = 0
         self.clients = 0
-        self.last_batch_at = 0.0
         self.last_notify = 0.0
 
     def __repr__(self) -> str:
@@ -124,7 +122,6 @@ class Feed:
                     break
                 if await self._apply(batch):
                     await self._resync()
-                self.last_batch_at = time.time()
                 await self._notify()
                 await asyncio.sleep(self.interval)  # coalesce: at most one frame per interval
         except asyncio.CancelledError:
@@ -185,7 +182,6 @@ class Feed:
     # -- telling dashboards -------------------------------------------------------------------
 
     async def _notify(self, heartbeat: bool = False) -> None:
-        self.ticks += 1
         self.last_notify = time.monotonic()
         await self.layer.group_send(
             self.group, {"type": "dashboard.changed", "seq": self.mirror.seq, "heartbeat": heartbeat}

@@ -356,7 +356,7 @@ class Mirror:
 
     def _add_proc(self, pid: rt.Pid, name: Any, parent: rt.Pid | None, type: str, kind: str, at: float) -> None:
         label = name_text(name)
-        via = text(name.registry) if type_is_via(name) else ""
+        via = text(name.registry) if isinstance(name, rt.Via) else ""
         pid_text = str(pid)
         p = Proc(pid, pid_text, label, via, parent, type, kind, at, search=f"{label} {pid_text} {kind}".lower())
         self.procs[pid] = p
@@ -486,13 +486,6 @@ class Mirror:
 
     def process_count(self) -> int:
         return len(self.procs)
-
-    def iter_supervisors(self) -> Iterator[Proc]:
-        return (p for p in self.procs.values() if p.type == "supervisor")
-
-
-def type_is_via(name: Any) -> bool:
-    return type(name) is rt.Via
 
 
 def _search_text(*parts: str) -> str:
