@@ -113,20 +113,22 @@ _TIMED_OUT: Any = object()  # the answer of a wait that ran out of time
 class From:
     """Who is waiting for a call's reply; pass it to ``GenServer.reply``.
 
+    It is also the call's message in the server's mailbox (one object per call, not two).
     The first answer is kept here, and the waiter makes a future only if it has to wait: an
     idle server runs at once and answers before its caller would suspend, so that common
     round trip costs no future. A starter waits for its server's ``init`` the same way.
     """
 
-    __slots__ = ("proc", "answer", "fut")
+    __slots__ = ("proc", "request", "answer", "fut")
 
-    def __init__(self, proc: Process) -> None:
+    def __init__(self, proc: Process, request: Any = None) -> None:
         self.proc = proc  # the server that owes the answer
+        self.request = request
         self.answer: Any = _PENDING
         self.fut: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
-        return f"<From call to {self.proc.pid}>"
+        return f"<call {self.request!r} to {self.proc.pid}>"
 
     def _answer(self, value: Any) -> None:
         """Record the answer (only the first counts: a late reply is dropped) and wake the waiter."""
@@ -135,6 +137,9 @@ class From:
             fut = self.fut
             if fut is not None and not fut.done():
                 fut.set_result(None)
+        calls = self.proc.calls
+        if calls:
+            calls.discard(self)
 
     async def _wait(self, timeout: float | None) -> Any:
         """The answer, or ``_TIMED_OUT`` if none came within ``timeout`` seconds (None: no limit)."""
@@ -148,17 +153,6 @@ class From:
                 if handle is not None:
                     handle.cancel()
         return self.answer
-
-
-class _Call:
-    __slots__ = ("request", "caller")
-
-    def __init__(self, request: Any, caller: From) -> None:
-        self.request = request
-        self.caller = caller
-
-    def __repr__(self) -> str:
-        return f"<call {self.request!r}>"
 
 
 class _Cast:
@@ -339,94 +333,93 @@ class GenServer:
 
     # -- the message loop -------------------------------------------------------------------
 
-    async def _drain(self, proc: Process) -> None:
-        """Started by ``Process.deliver`` when a message reaches an idle server."""
-        context.current_process.set(proc)
-        try:
-            await self._loop(proc)
-        finally:
-            proc.task = None
-
     async def _loop(self, proc: Process, res: Any = None) -> None:
         """Follow up ``res`` (what the last callback returned, e.g. init's ``Continue``), then
         handle queued messages one at a time until the mailbox is empty or the process dies.
 
+        ``Process.deliver`` starts it as the task of an idle server that gets a message.
         Every return form is handled inline, not in helper coroutines: this loop is the hot
         path of every server, and each extra coroutine layer costs a frame per message.
         """
+        context.current_process.set(proc)
         handled = 0
-        while proc.alive:
-            try:
-                if res is not None:  # the last callback asked for more before the next message
-                    t = type(res)
-                    if t is Continue:
-                        res = await self.handle_continue(res.arg)
-                        continue
-                    if t is Stop:
-                        await self._stop(proc, res.reason)
-                        return
-                    if t is not NoReply:
-                        raise ProcessExit(("bad_return_value", res))
-                    self._arm(proc, res.timeout)
-                    res = None
-                mb = proc.mailbox
-                if not mb:
-                    proc.mailbox = None  # an idle server holds no deque
-                    return
-                handled += 1
-                if handled % _FAIR_BATCH == 0:
-                    await asyncio.sleep(0)  # asyncio is not preemptive: let other processes run
-                    continue
-                msg = mb.popleft()
-                t = type(msg)
-                if t is _IdleTimeout and msg.tick != proc.ticks:
-                    continue  # stale: another message came after the timer was armed
-                proc.ticks += 1
-                if t is _Call:
-                    caller = msg.caller
-                    res = await self.handle_call(msg.request, caller)
-                    t = type(res)
-                    if t not in _CALL_FORMS:  # a plain value is the reply
-                        GenServer.reply(caller, res)
+        try:
+            while proc.alive:
+                try:
+                    if res is not None:  # the last callback asked for more before the next message
+                        t = type(res)
+                        if t is Continue:
+                            res = await self.handle_continue(res.arg)
+                            continue
+                        if t is Stop:
+                            if type(self).terminate is GenServer.terminate:  # nothing to run: exit now
+                                proc.die(res.reason)
+                            else:
+                                await self._stop(proc, res.reason)
+                            return
+                        if t is not NoReply:
+                            raise ProcessExit(("bad_return_value", res))
+                        self._arm(proc, res.timeout)
                         res = None
-                    elif t is Reply:
-                        GenServer.reply(caller, res.value)
-                        if res.continue_ is not _UNSET:
-                            res = Continue(res.continue_)
-                        else:
-                            self._arm(proc, res.timeout)
-                            res = None
-                    elif t is Stop:  # terminate first, then the reply, then the exit
-                        reason, crashed = await self._run_terminate(res.reason)
-                        if res.reply is not _UNSET:
-                            GenServer.reply(caller, res.reply)
-                        proc.die(reason, crashed)
+                    mb = proc.mailbox
+                    if not mb:
+                        proc.mailbox = None  # an idle server holds no deque
                         return
-                    elif t is not NoReply:  # Continue or Ignore
-                        raise ProcessExit(("bad_return_value", res))
-                elif t is _Cast:
-                    res = await self.handle_cast(msg.request)
-                elif t is Exit and proc.trap and msg.pid == proc.parent:
-                    await self._stop(proc, msg.reason)
-                    return
-                elif t is _StopRequest:
-                    if not msg.cancelled:
+                    handled += 1
+                    if handled % _FAIR_BATCH == 0:
+                        await asyncio.sleep(0)  # asyncio is not preemptive: let other processes run
+                        continue
+                    msg = mb.popleft()
+                    t = type(msg)
+                    if t is _IdleTimeout and msg.tick != proc.ticks:
+                        continue  # stale: another message came after the timer was armed
+                    proc.ticks += 1
+                    if t is From:  # a call
+                        res = await self.handle_call(msg.request, msg)
+                        t = type(res)
+                        if t not in _CALL_FORMS:  # a plain value is the reply
+                            msg._answer(res)
+                            res = None
+                        elif t is Reply:
+                            msg._answer(res.value)
+                            if res.continue_ is not _UNSET:
+                                res = Continue(res.continue_)
+                            else:
+                                self._arm(proc, res.timeout)
+                                res = None
+                        elif t is Stop:  # terminate first, then the reply, then the exit
+                            reason, crashed = await self._run_terminate(res.reason)
+                            if res.reply is not _UNSET:
+                                msg._answer(res.reply)
+                            proc.die(reason, crashed)
+                            return
+                        elif t is not NoReply:  # Continue or Ignore
+                            raise ProcessExit(("bad_return_value", res))
+                    elif t is _Cast:
+                        res = await self.handle_cast(msg.request)
+                    elif t is Exit and proc.trap and msg.pid == proc.parent:
                         await self._stop(proc, msg.reason)
                         return
-                elif t is _IdleTimeout:
-                    res = await self.handle_info("timeout")
-                else:
-                    res = await self.handle_info(msg)
-            except ProcessExit as e:
-                await self._crash(proc, e.reason, False)
-                return
-            except asyncio.CancelledError:
-                if proc.alive:  # cancelled from outside the runtime
-                    proc.die("killed")
-                return
-            except Exception as e:
-                await self._crash(proc, e, True)
-                return
+                    elif t is _StopRequest:
+                        if not msg.cancelled:
+                            await self._stop(proc, msg.reason)
+                            return
+                    elif t is _IdleTimeout:
+                        res = await self.handle_info("timeout")
+                    else:
+                        res = await self.handle_info(msg)
+                except ProcessExit as e:
+                    await self._crash(proc, e.reason, False)
+                    return
+                except asyncio.CancelledError:
+                    if proc.alive:  # cancelled from outside the runtime
+                        proc.die("killed")
+                    return
+                except Exception as e:
+                    await self._crash(proc, e, True)
+                    return
+        finally:
+            proc.task = None
 
     def _arm(self, proc: Process, timeout: float | None) -> None:
         if timeout is not None:
@@ -474,12 +467,12 @@ class GenServer:
             raise NoProcess(f"no process for {dest!r}")
         if context.current_process.get() is proc:
             raise CallExit("calling_self")
-        caller = From(proc)
+        caller = From(proc, request)
         calls = proc.calls
         if calls is None:
             calls = proc.calls = set()
         calls.add(caller)  # so that the server's death answers it
-        proc.deliver(_Call(request, caller))
+        proc.deliver(caller)
         res = caller.answer
         if res is _PENDING:
             try:
@@ -509,9 +502,6 @@ class GenServer:
     def reply(caller: From, value: Any) -> None:
         """Answer a call later (any process may); does nothing if the caller stopped waiting."""
         caller._answer(value)
-        calls = caller.proc.calls
-        if calls:
-            calls.discard(caller)
 
     @staticmethod
     def whereis(name: Any) -> Pid | None:

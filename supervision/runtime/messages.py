@@ -1,4 +1,8 @@
-"""Messages the runtime itself puts in a mailbox."""
+"""Messages the runtime itself puts in a mailbox.
+
+Exit and Down are made on every exit, so their ``__init__`` sets the slots directly: a frozen
+dataclass's generated one goes through ``object.__setattr__`` and costs twice as much.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ class Exit:
     pid: Pid | None
     reason: Any
 
+    def __init__(self, pid: Pid | None, reason: Any) -> None:
+        _set_exit_pid(self, pid)
+        _set_exit_reason(self, reason)
+
 
 @dataclass(frozen=True, slots=True)
 class Down:
@@ -23,6 +31,18 @@ class Down:
     ref: Ref
     pid: Any
     reason: Any
+
+    def __init__(self, ref: Ref, pid: Any, reason: Any) -> None:
+        _set_down_ref(self, ref)
+        _set_down_pid(self, pid)
+        _set_down_reason(self, reason)
+
+
+_set_exit_pid = Exit.pid.__set__  # type: ignore[attr-defined]
+_set_exit_reason = Exit.reason.__set__  # type: ignore[attr-defined]
+_set_down_ref = Down.ref.__set__  # type: ignore[attr-defined]
+_set_down_pid = Down.pid.__set__  # type: ignore[attr-defined]
+_set_down_reason = Down.reason.__set__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,20 @@ class Via:
     key: Any
     value: Any = field(default=None, compare=False)
 
+    def __init__(self, registry: Any, key: Any, value: Any = None) -> None:
+        # one per named start: set the slots directly (a frozen dataclass's own __init__
+        # goes through object.__setattr__, at twice the cost)
+        _set_registry(self, registry)
+        _set_key(self, key)
+        _set_value(self, value)
+
     def __str__(self) -> str:
         return f"via({self.registry!r}, {self.key!r})"
+
+
+_set_registry = Via.registry.__set__  # type: ignore[attr-defined]
+_set_key = Via.key.__set__  # type: ignore[attr-defined]
+_set_value = Via.value.__set__  # type: ignore[attr-defined]
 
 
 def via(registry: Any, key: Any, value: Any = _NO_VALUE) -> Via:

@@ -87,7 +87,7 @@ class Process:
             if not w.done():
                 w.set_result(None)
         elif self.server is not None and self.task is None:
-            self.node._start_task(self, self.server._drain(self))
+            self.node._start_task(self, self.server._loop(self))
 
     async def receive(self, timeout: float | None) -> Any:
         """The next message in arrival order; TimeoutError if none comes in time."""
