@@ -22,15 +22,6 @@ from .shutdown import Intensity, check_flags, shutdown_child, shutdown_many
 from .supervisor import _call
 
 
-class _Entry:
-    __slots__ = ("spec", "restarting", "restarts")
-
-    def __init__(self, spec: ChildSpec) -> None:
-        self.spec = spec
-        self.restarting = False
-        self.restarts = 0
-
-
 class _Retry:
     __slots__ = ("pid",)
 
@@ -106,11 +97,18 @@ class DynamicSupervisor(GenServer):
         self.max_children = max_children
         self.extra = extra
         self.intensity = Intensity(max_restarts, max_seconds)
-        self.children: dict[Pid, _Entry] = {}  # keyed by live pid, or the old pid while restarting
+        # The books: each child's spec, by live pid (or by its old pid while a failed restart is
+        # retried); the pids being retried; and restarts so far of children that have restarted.
+        self.children: dict[Pid, ChildSpec] = {}
+        self.restarting: set[Pid] = set()
+        self.restarts: dict[Pid, int] = {}
 
     async def terminate(self, reason: Any) -> None:
-        children = [(pid, e.spec.shutdown_value) for pid, e in self.children.items() if not e.restarting]
+        retrying = self.restarting
+        children = [(pid, spec.shutdown_value) for pid, spec in self.children.items() if pid not in retrying]
         self.children = {}
+        self.restarting = set()
+        self.restarts = {}
         await shutdown_many(self._me, children)
 
     async def handle_call(self, request: tuple[Any, ...], caller: Any) -> Any:
@@ -124,26 +122,29 @@ class DynamicSupervisor(GenServer):
             except (StartError, AlreadyStarted) as e:
                 return e
             if pid is not None:
-                self.children[pid] = _Entry(spec)
+                self.children[pid] = spec
             return pid
         if op == "terminate_child":
             pid = request[1]
-            entry = self.children.pop(pid, None) if type(pid) is Pid else None
-            if entry is None:
+            spec = self.children.pop(pid, None) if type(pid) is Pid else None
+            if spec is None:
                 return NotFound(f"{pid!r} is not a child of this supervisor")
-            if not entry.restarting:
-                await shutdown_child(self._me, pid, entry.spec.shutdown_value)
+            self.restarts.pop(pid, None)
+            if pid in self.restarting:
+                self.restarting.discard(pid)
+            else:
+                await shutdown_child(self._me, pid, spec.shutdown_value)
             return None
         if op == "which_children":
+            retrying = self.restarting
             return [
-                ChildInfo(None, "restarting" if e.restarting else pid, e.spec.type, e.spec.restart)
-                for pid, e in self.children.items()
+                ChildInfo(None, "restarting" if pid in retrying else pid, spec.type, spec.restart)
+                for pid, spec in self.children.items()
             ]
         if op == "count_children":
-            sups = sum(1 for e in self.children.values() if e.spec.type == "supervisor")
-            restarting = sum(1 for e in self.children.values() if e.restarting)
+            sups = sum(1 for spec in self.children.values() if spec.type == "supervisor")
             n = len(self.children)
-            return ChildCounts(n, n - restarting, sups, n - sups)
+            return ChildCounts(n, n - len(self.restarting), sups, n - sups)
         if op == "stats":
             return self.details()
         raise ValueError(f"unknown supervisor request {request!r}")
@@ -161,24 +162,29 @@ class DynamicSupervisor(GenServer):
 
     async def handle_info(self, msg: Any) -> Any:
         if type(msg) is Exit:
-            entry = self.children.pop(msg.pid, None)
-            if entry is None:
+            pid = msg.pid
+            if pid in self.restarting:  # its old pid's exit, already handled: keep retrying
                 return None
-            if entry.restarting:  # its old pid's exit, already handled: keep retrying
-                self.children[msg.pid] = entry
+            spec = self.children.pop(pid, None)
+            if spec is None:
                 return None
-            if should_restart(entry.spec.restart, msg.reason):
-                return await self._restart(msg.pid, entry, msg.reason)
+            restart, reason = spec.restart, msg.reason
+            if restart == "temporary" or (restart == "transient" and type(reason) is str and reason == "normal"):
+                self.restarts.pop(pid, None)  # the common ends, without the general rule's calls
+                return None
+            if should_restart(restart, reason):
+                return await self._restart(pid, spec, reason)
+            self.restarts.pop(pid, None)
             return None
         if type(msg) is _Retry:
-            entry = self.children.get(msg.pid)
-            if entry is None or not entry.restarting:
+            pid = msg.pid
+            if pid not in self.restarting:
                 return None
-            del self.children[msg.pid]
-            return await self._restart(msg.pid, entry, None)
+            self.restarting.discard(pid)
+            return await self._restart(pid, self.children.pop(pid), None)
         return await super().handle_info(msg)
 
-    async def _restart(self, old: Pid, entry: _Entry, reason: Any) -> Any:
+    async def _restart(self, old: Pid, spec: ChildSpec, reason: Any) -> Any:
         node = self._me.node
         if not self.intensity.add():
             node.events.emit(
@@ -191,20 +197,20 @@ class DynamicSupervisor(GenServer):
             )
             return Stop("shutdown")
         try:
-            pid = await start_child(entry.spec, self.extra)
+            pid = await start_child(spec, self.extra)
         except (StartError, AlreadyStarted):
-            entry.restarting = True
-            self.children[old] = entry
+            self.children[old] = spec
+            self.restarting.add(old)
             self._me.deliver(_Retry(old))  # a message to itself, as OTP does: queued requests go first
             return None
-        entry.restarting = False
-        entry.restarts += 1
+        restarts = self.restarts.pop(old, 0) + 1
         node.restarts += 1
         if pid is not None:
-            self.children[pid] = entry
+            self.children[pid] = spec
+            self.restarts[pid] = restarts
             proc = node._procs.get(pid)
             if proc is not None:
-                proc.restarts = entry.restarts
+                proc.restarts = restarts
                 if reason is not None:
                     proc.last_exit = reason
         node.events.emit(
@@ -213,7 +219,7 @@ class DynamicSupervisor(GenServer):
             child_id=None,
             old_pid=old,
             new_pid=pid,
-            restarts=entry.restarts,
+            restarts=restarts,
             reason=reason,
         )
         return None

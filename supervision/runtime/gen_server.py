@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any, ClassVar
 
 from . import context
-from .child_spec import ChildSpec
+from .child_spec import ChildSpec, new_spec
 from .errors import AlreadyStarted, CallExit, CallTimeout, NoProcess, ProcessExit, StartError
 from .messages import Exit
 from .names import Via, check_name
@@ -219,7 +220,9 @@ class GenServer:
     # -- starting ---------------------------------------------------------------------------
 
     @classmethod
-    async def start_link(cls, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any) -> Pid | None:
+    def start_link(
+        cls, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any
+    ) -> Coroutine[Any, Any, Pid | None]:
         """Start a server linked to the calling process; returns once ``init`` is done.
 
         Returns the pid, or None if ``init`` returned ``Ignore()``. Raises ``AlreadyStarted``
@@ -228,28 +231,25 @@ class GenServer:
         raised (OTP's ``:timeout`` start option). Other arguments go to ``init``, so ``name``
         and ``timeout`` are reserved: ``init`` can not take keyword arguments by those names.
         """
-        return await cls._start(args, kwargs, name, True, timeout)
+        return cls._start(args, kwargs, name, True, timeout)  # the coroutine itself: one frame less per start
 
     @classmethod
-    async def start(cls, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any) -> Pid | None:
+    def start(
+        cls, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any
+    ) -> Coroutine[Any, Any, Pid | None]:
         """As ``start_link``, without the link."""
-        return await cls._start(args, kwargs, name, False, timeout)
+        return cls._start(args, kwargs, name, False, timeout)
 
     @classmethod
     def child_spec(cls, *args: Any, name: Any = None, **kwargs: Any) -> ChildSpec:
         """A spec that starts ``cls.start_link(*args, name=name)``; its id is ``name``, else the class."""
-        if name is not None and type(name) is not Via:
-            check_name(name)
         if name is None:
-            return ChildSpec(
-                cls,
-                (cls.start_link, args, kwargs) if kwargs else (cls.start_link, args),
-                cls.restart,
-                cls.shutdown,
-                cls.type,
-            )
+            start = (cls.start_link, args, kwargs) if kwargs else (cls.start_link, args)
+            return new_spec(ChildSpec, (cls, start, cls.restart, cls.shutdown, cls.type))
+        if type(name) is not Via:
+            check_name(name)
         kwargs["name"] = name  # kwargs is this call's own dict
-        return ChildSpec(name, (cls.start_link, args, kwargs), cls.restart, cls.shutdown, cls.type)
+        return new_spec(ChildSpec, (name, (cls.start_link, args, kwargs), cls.restart, cls.shutdown, cls.type))
 
     @classmethod
     async def _start(

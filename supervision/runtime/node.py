@@ -27,6 +27,7 @@ from .process import _STARTING, Process, crash_text, run_function
 
 log = logging.getLogger("supervision.runtime")
 
+_new_pid = object.__new__
 _MAX_EAGER_DEPTH = 24  # nested eager task starts before we fall back to scheduling
 
 
@@ -196,7 +197,9 @@ class Node:
     # -- the table ------------------------------------------------------------------------
 
     def _new_process(self, parent: Pid | None, name: Any, type: str, kind: str) -> Process:
-        pid = Pid(next(self._ids))
+        pid = _new_pid(Pid)  # Pid(n), minus a Python-level __init__ call: one per process
+        pid.node = 0
+        pid.id = pid._hash = next(self._ids)
         proc = Process(self, pid, parent, name, type, kind)
         self._procs[pid] = proc
         ev = self.events
@@ -348,8 +351,13 @@ class Node:
 
     def _info(self, p: Process, with_state: bool = False) -> ProcessInfo:
         links = tuple(o.pid for o in p.links) if p.links else ()
-        if p.registrations:
-            reg_pids = {t.pid for t, _ in p.registrations}
+        reg_pids = {t.pid for t, _ in p.registrations} if p.registrations else set()
+        if type(p.name) is Via:  # registered under its via name (held once it has started)
+            table = self._registries.get(p.name.registry)
+            held = table.entries.get(p.name.key) if table is not None and table.unique else None
+            if held is not None and held[0] is p.pid:
+                reg_pids.add(table.pid)
+        if reg_pids:
             links = links + tuple(x for x in reg_pids if x not in links)
         state = None
         if with_state and p.server is not None:

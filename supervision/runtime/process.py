@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import context
 from .errors import ProcessExit
-from .messages import Down, Exit
+from .messages import Down, Exit, new_message
 from .pid import Pid, Ref
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class Process:
         if self.trap:
             if self.drops_foreign_exits and sender != self.parent:
                 return
-            self.deliver(Exit(sender, reason))
+            self.deliver(new_message(Exit, (sender, reason)))
             return
         if reason == "normal" and sender != self.pid:
             return
@@ -152,8 +152,14 @@ class Process:
         node = self.node
         # (2) names and registry entries; their "unregistered" events precede "exited"
         name = self.name
-        if type(name) is str and node._names.get(name) is self:  # a via name is a registration
-            del node._names[name]
+        if name is not None:
+            if type(name) is str:
+                if node._names.get(name) is self:
+                    del node._names[name]
+            else:  # a via name: its entry is in the registry, not in self.registrations
+                table = node._registries.get(name.registry)
+                if table is not None and table.unique:
+                    table.drop_owner_entry(self, name.key)
         if self.registrations:
             regs, self.registrations = self.registrations, None
             for table, key in regs:
@@ -183,7 +189,7 @@ class Process:
             for ref, (watcher, dest) in watchers.items():
                 if watcher.monitors:
                     watcher.monitors.pop(ref, None)
-                watcher.deliver(Down(ref, dest, reason))
+                watcher.deliver(new_message(Down, (ref, dest, reason)))
         if self.joiners:
             joiners, self.joiners = self.joiners, None
             for fut in joiners:

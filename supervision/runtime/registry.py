@@ -25,7 +25,7 @@ from .context import current_node
 from .errors import AlreadyRegistered, AlreadyStarted
 from .gen_server import GenServer
 from .messages import Registered, Unregistered
-from .names import check_name
+from .names import Via, check_name
 from .node import Node
 from .pid import Pid
 from .process import Process
@@ -108,10 +108,25 @@ class RegistryTable:
         self._add(owner, key, value)
 
     def register_via(self, owner: Process, key: Any, value: Any) -> Pid | None:
-        held = self.entries.get(key)
+        """Claim ``key`` as the owner's via name; returns the holder's pid if it is taken.
+
+        The owner's ``name`` records this entry (``die`` drops it from there), so unlike
+        ``register`` it adds nothing to ``owner.registrations``: one start, one entry.
+        """
+        entries = self.entries
+        held = entries.get(key)
         if held is not None:
             return held[0]
-        self._add(owner, key, value)
+        pid = owner.pid
+        entries[key] = (pid, value)
+        self.size += 1
+        ev = owner.node.events
+        if ev._subscribers:
+            ev.emit_data("registered", pid, {"registry": self.name, "key": key, "value": value})
+        else:
+            ev.seq += 1
+        if self.listeners:
+            self._tell(Registered(self.name, key, pid, value))
         return None
 
     def _forget(self, owner: Process, key: Any, count: int) -> None:
@@ -169,7 +184,7 @@ class RegistryTable:
         return bool(by_owner and owner in by_owner)
 
     def drop_owner_entry(self, owner: Process, key: Any) -> None:
-        """The owner died: drop its entries under ``key`` (called once per bookkeeping pair)."""
+        """The owner died: drop its entries under ``key`` (once per bookkeeping pair or via name)."""
         entries = self.entries
         if self.unique:
             held = entries.get(key)
@@ -422,9 +437,15 @@ class Registry(GenServer):
         """The keys ``pid`` holds, once per entry; [] for a dead or unknown pid."""
         table = _table(reg)
         owner = context.node()._procs.get(pid)
-        if owner is None or not owner.registrations:
+        if owner is None:
             return []
-        return [k for t, k in owner.registrations if t is table]
+        keys = [k for t, k in owner.registrations if t is table] if owner.registrations else []
+        name = owner.name
+        if type(name) is Via and name.registry == table.name and name.key not in keys:
+            held = table.entries.get(name.key)
+            if held is not None and held[0] is owner.pid:  # held as its via name
+                keys.append(name.key)
+        return keys
 
     @staticmethod
     def values(reg: Any, key: Any, pid: Pid) -> list[Any]:

@@ -678,6 +678,42 @@ async def test_RU23_via_name_with_value(node, partitions):
     assert node.whereis(rt.via(reg, "hello")) == pid
 
 
+class ViaHolder(rt.GenServer):
+    """Named by a via name; ``call(("register", key))`` also registers ``key`` explicitly."""
+
+    async def handle_call(self, request, caller):
+        op, key = request
+        if op == "register":
+            Reg.register(self_registry(), key, "explicit")
+        else:
+            Reg.unregister(self_registry(), key)
+
+
+def self_registry() -> str:
+    return "Registry-via-books"
+
+
+async def test_via_name_entry_is_in_the_books_without_a_registration_pair(node):
+    """A via name's entry is kept through the process's name: keys, links and death all see it."""
+    reg = await start_registry("unique", name=self_registry())
+    reg_pid = node.whereis(reg)
+    pid = await ViaHolder.start(name=rt.via(reg, "vianame"))
+    assert Reg.keys(reg, pid) == ["vianame"]
+    assert reg_pid in links(pid)  # the registry's link shows in process_info
+    await rt.GenServer.call(pid, ("register", "other"))
+    assert sorted(Reg.keys(reg, pid)) == ["other", "vianame"]
+    await rt.GenServer.call(pid, ("unregister", "vianame"))  # a via name can be let go explicitly
+    assert Reg.keys(reg, pid) == ["other"]
+    assert node.whereis(rt.via(reg, "vianame")) is None
+    await rt.GenServer.call(pid, ("unregister", "other"))
+    assert reg_pid not in links(pid)
+    pid2 = await ViaHolder.start(name=rt.via(reg, "second"))
+    node.exit(pid2, "kill")
+    assert Reg.lookup(reg, "second") == [] and Reg.count(reg) == 0
+    node.exit(pid, "kill")
+    assert Reg.select(reg) == [] and node.snapshot().registries[reg] == []
+
+
 @pytest.mark.parametrize(("keys", "partitions"), ALL_COMBOS)
 async def test_RU24_select_on_empty_registry(node, keys, partitions):
     reg = await start_registry(keys, partitions)
