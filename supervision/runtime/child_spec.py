@@ -69,8 +69,11 @@ class ChildCounts:
     workers: int
 
 
-def to_spec(child: Any) -> ChildSpec:
-    """Turn a ChildSpec, a GenServer class or ``(cls, arg)`` into a checked ChildSpec (ValueError if bad)."""
+def to_spec(child: Any, keyed: bool = True) -> ChildSpec:
+    """Turn a ChildSpec, a GenServer class or ``(cls, arg)`` into a checked ChildSpec (ValueError if bad).
+
+    ``keyed=False`` (a DynamicSupervisor's children) lets the id be anything: OTP ignores it there.
+    """
     if type(child) is ChildSpec:
         spec = child
     elif inspect.isclass(child) and hasattr(child, "child_spec"):
@@ -83,11 +86,11 @@ def to_spec(child: Any) -> ChildSpec:
         )
     if type(spec) is not ChildSpec:
         raise ValueError(f"child_spec() must return a rt.ChildSpec, got {spec!r}")
-    check_spec(spec)
+    check_spec(spec, keyed)
     return spec
 
 
-def check_spec(spec: ChildSpec) -> None:
+def check_spec(spec: ChildSpec, keyed: bool = True) -> None:
     """Raise ValueError naming the first invalid field (OTP's check_childspec)."""
     start = spec.start
     if not (
@@ -110,6 +113,8 @@ def check_spec(spec: ChildSpec) -> None:
         raise ValueError(f"invalid shutdown {s!r}: expected seconds >= 0, 'brutal_kill' or 'infinity'")
     if spec.type not in CHILD_TYPES:
         raise ValueError(f"invalid child type {spec.type!r}: expected one of {CHILD_TYPES}")
+    if not keyed:
+        return
     try:
         hash(spec.id)
     except TypeError:

@@ -8,6 +8,7 @@ self-message; every retry counts toward the intensity and toward ``max_children`
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from . import context
@@ -17,9 +18,11 @@ from .gen_server import GenServer, Stop
 from .messages import Exit
 from .names import check_name
 from .pid import Pid
+from .process import STEPPING
 from .reasons import should_restart
+from .registry import Registry
 from .shutdown import Intensity, check_flags, shutdown_child, shutdown_many
-from .supervisor import _call
+from .supervisor import Supervisor, _call
 
 
 class _Retry:
@@ -94,6 +97,9 @@ class DynamicSupervisor(GenServer):
         me = context.this_process("DynamicSupervisor")
         me.trap = True
         self._me = me
+        # Handle messages inline (no task per call) while every child starts through one of
+        # the runtime's own start functions; a subclass's callbacks are user code, so not then.
+        self._steps_inline = type(self) is DynamicSupervisor
         self.max_children = max_children
         self.extra = extra
         self.intensity = Intensity(max_restarts, max_seconds)
@@ -117,6 +123,10 @@ class DynamicSupervisor(GenServer):
             spec: ChildSpec = request[1]
             if self.max_children is not None and len(self.children) >= self.max_children:
                 return MaxChildren(f"max_children ({self.max_children}) reached")
+            if self._steps_inline and not _runtime_start(spec.start[0]):
+                self._steps_inline = False  # a user's start function runs here: from now on, in a task
+                if self._me.task is STEPPING:
+                    await asyncio.sleep(0)  # suspend, so that a task carries this call on
             try:
                 pid = await start_child(spec, self.extra)
             except (StartError, AlreadyStarted) as e:
@@ -229,7 +239,7 @@ class DynamicSupervisor(GenServer):
     @staticmethod
     async def start_child(sup: Any, child: Any) -> Pid | None:
         """Start a child: its Pid, None (ignored), or MaxChildren / AlreadyStarted / StartError."""
-        res = await GenServer.call(sup, ("start_child", to_spec(child)), None)
+        res = await GenServer.call(sup, ("start_child", to_spec(child, keyed=False)), None)
         if type(res) is Pid or res is None:
             return res
         raise res  # MaxChildren, AlreadyStarted or StartError
@@ -250,3 +260,14 @@ class DynamicSupervisor(GenServer):
     @staticmethod
     async def stats(sup: Any) -> dict[str, Any]:
         return await _call(sup, ("stats",))
+
+
+_RUNTIME_STARTS = frozenset(
+    cls.start_link.__func__  # type: ignore[attr-defined]
+    for cls in (GenServer, DynamicSupervisor, Supervisor, Registry)
+)
+
+
+def _runtime_start(fn: Any) -> bool:
+    """Is ``fn`` a start_link of the runtime's own, which runs no user code in the supervisor?"""
+    return getattr(fn, "__func__", None) in _RUNTIME_STARTS

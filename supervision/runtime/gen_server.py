@@ -191,6 +191,9 @@ class GenServer:
     restart: ClassVar[str] = "permanent"
     shutdown: ClassVar[float | str | None] = None
     type: ClassVar[str] = "worker"
+    # Run without a task while a message is handled synchronously (Node._step): only for the
+    # runtime's own servers, never while any user code can run in them.
+    _steps_inline: ClassVar[bool] = False
 
     # -- callbacks (defaults) ---------------------------------------------------------------
 
@@ -257,9 +260,11 @@ class GenServer:
     ) -> Pid | None:
         if name is not None and type(name) is not str:
             check_name(name)  # a TypeError before anything starts
-        node = context.node()
-        if type(name) is Via and not node._registry_table(name.registry).unique:
-            raise ValueError("via names are not supported for duplicate registries")
+        node = context.current_node.get() or context.node()  # (the latter raises)
+        if type(name) is Via:
+            table = node._registries.get(name.registry) or node._registry_table(name.registry)  # (raises)
+            if not table.unique:
+                raise ValueError("via names are not supported for duplicate registries")
         caller = context.current_process.get()
         if caller is not None and caller.node is not node:
             caller = None
@@ -287,7 +292,11 @@ class GenServer:
         context.current_process.set(proc)
         try:
             if name is not None:
-                holder = proc.node._register_name(proc, name)
+                table = proc.node._registries.get(name.registry) if type(name) is Via else None
+                if table is not None:  # the common named start, without _register_name's frame
+                    holder = table.register_via(proc, name.key, name.value)
+                else:
+                    holder = proc.node._register_name(proc, name)
                 if holder is not None:
                     proc.name = None
                     proc.die("normal")
@@ -462,7 +471,8 @@ class GenServer:
         wait forever); after a timeout the server lives on and its late reply is dropped.
         """
         node = context.current_node.get() or context.node()  # (the latter raises)
-        proc = node._resolve(dest)
+        t = type(dest)  # _resolve's two common cases first, without its frame
+        proc = node._names.get(dest) if t is str else node._procs.get(dest) if t is Pid else node._resolve(dest)
         if proc is None:
             raise NoProcess(f"no process for {dest!r}")
         if context.current_process.get() is proc:

@@ -14,7 +14,7 @@ import itertools
 import logging
 import reprlib
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from .errors import NoProcess
 from .events import EventStream
 from .names import Via
 from .pid import Pid
-from .process import _STARTING, Process, crash_text, run_function
+from .process import _STARTING, STEPPING, Process, crash_text, run_function
 
 log = logging.getLogger("supervision.runtime")
 
@@ -179,7 +179,7 @@ class Node:
         for p in list(self._procs.values()):
             t = p.task
             p.die("killed")
-            if t is not None and t is not _STARTING:
+            if t is not None and t is not _STARTING and t is not STEPPING:
                 tasks.append(t)
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
@@ -248,6 +248,42 @@ class Node:
                 task.cancel()
         elif proc.task is _STARTING:
             proc.task = None
+
+    def _step(self, proc: Process, coro: Coroutine[Any, Any, None]) -> None:
+        """Run an internal server's ``coro`` inline, with no task until it first suspends.
+
+        For the runtime's own servers only (``GenServer._steps_inline``): the code run here
+        is never a user's, because user code may capture ``asyncio.current_task()`` (as
+        ``asyncio.timeout`` does), and until the coroutine suspends that is the caller's task.
+        It runs in a context of its own, as a task would; once it suspends, a task takes it
+        over from there. Most calls to a supervisor never suspend, so they cost no task.
+        """
+        if self._depth >= _MAX_EAGER_DEPTH:
+            self._start_task(proc, coro)
+            return
+        ctx = self._context.copy()
+        proc.task = STEPPING
+        self._depth += 1
+        try:
+            yielded = ctx.run(coro.send, None)
+        except StopIteration:
+            if proc.task is STEPPING:
+                proc.task = None
+            return
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # as a task would, keep it from the process that delivered
+            log.exception("%s failed outside its message loop", proc.pid)
+            if proc.task is STEPPING:
+                proc.task = None
+            return
+        finally:
+            self._depth -= 1
+        task = (self._loop or asyncio.get_running_loop()).create_task(_resume(coro, yielded), context=ctx)
+        if proc.task is STEPPING:
+            proc.task = task
+        if not proc.alive:
+            task.cancel()
 
     def _lookup_pid(self, pid: Any) -> Process | None:
         return self._procs.get(pid)
@@ -414,6 +450,37 @@ class Node:
             processes=self.processes(),
             registries={name: t.select(None) for name, t in self._registries.items()},
         )
+
+
+class _Resume:
+    """Awaiting it carries on a coroutine that ``Node._step`` ran up to its first suspension."""
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        self.coro = coro
+        self.yielded = yielded  # what the coroutine yielded: the future it waits on, or None
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, yielded = self.coro, self.yielded
+        self.coro = self.yielded = None
+        while True:  # what ``yield from coro`` would do, from where the coroutine stopped
+            try:
+                sent = yield yielded
+            except BaseException as e:  # a cancel, thrown in by the task
+                try:
+                    yielded = coro.throw(e)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration:
+                    return
+
+
+async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+    await _Resume(coro, yielded)
 
 
 class NodeThread:

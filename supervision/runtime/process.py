@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .node import Node
 
 _STARTING = object()  # a task placeholder while an eagerly started task takes its first step
+STEPPING = object()  # the same while Node._step runs an internal server inline, with no task
 _refs = itertools.count(1)
 
 
@@ -87,7 +88,11 @@ class Process:
             if not w.done():
                 w.set_result(None)
         elif self.server is not None and self.task is None:
-            self.node._start_task(self, self.server._loop(self))
+            server = self.server
+            if server._steps_inline:
+                self.node._step(self, server._loop(self))
+            else:
+                self.node._start_task(self, server._loop(self))
 
     async def receive(self, timeout: float | None) -> Any:
         """The next message in arrival order; TimeoutError if none comes in time."""
@@ -197,7 +202,7 @@ class Process:
                     fut.set_result(reason)
         self.mailbox = None
         t = self.task
-        if t is not None and t is not _STARTING and t is not asyncio.current_task():
+        if t is not None and t is not _STARTING and t is not STEPPING and t is not asyncio.current_task():
             t.cancel()
 
     # -- links and monitors ---------------------------------------------------------------

@@ -261,6 +261,80 @@ async def test_DS10_specs_are_validated_in_the_caller(node):
     # `significant: true` has no Python form (ChildSpec has no such field).
 
 
+async def test_child_id_is_ignored_so_it_may_be_unhashable(node):
+    """OTP ignores a DynamicSupervisor child's id: an unhashable one starts (a Supervisor's must hash)."""
+    sup = await DS.start_link()
+    pid = await DS.start_child(sup, sleepy_worker().replace(id=["not", "hashable"]))
+    assert isinstance(pid, rt.Pid)
+    assert [c.pid for c in await DS.which_children(sup)] == [pid]
+    with pytest.raises(ValueError, match="hashable"):
+        await rt.Supervisor.start_link([sleepy_worker().replace(id=["not", "hashable"])])
+
+
+async def test_a_users_start_function_runs_in_the_supervisors_own_task(node):
+    """A supervisor handles calls inline, without a task, only while no user code runs in it.
+
+    A user's start function may capture its task (``asyncio.timeout`` does), so it must run in
+    a task of the supervisor's own, never in the caller's, even on the supervisor's first call.
+    """
+    seen = []
+
+    async def start_with_timeout():
+        seen.append(asyncio.current_task())
+        async with asyncio.timeout(0.05):  # would cancel the wrong task if it were the caller's
+            await asyncio.sleep(0.01)
+        seen.append(asyncio.current_task())
+        return rt.spawn(_sleep_forever, link=True)
+
+    sup = await DS.start_link()
+    assert isinstance(await DS.start_child(sup, (Stack, [])), rt.Pid)  # inline: only our code runs
+    caller = asyncio.current_task()
+    pid = await DS.start_child(sup, rt.ChildSpec(id=None, start=(start_with_timeout, ())))
+    assert isinstance(pid, rt.Pid)
+    assert seen[0] is not None and seen[0] is not caller and seen[1] is seen[0]
+    await asyncio.sleep(0.1)  # past the timeout: the caller was not cancelled, the child lives
+    assert node.is_alive(pid) and node.is_alive(node.whereis(sup) or sup)
+    assert len(await DS.which_children(sup)) == 2
+
+
+class SlowInit(rt.GenServer):
+    async def init(self, delay):
+        await asyncio.sleep(delay)
+
+
+async def test_a_call_that_suspends_inline_is_carried_on_by_a_task(node):
+    sup = await DS.start_link()
+    assert isinstance(await DS.start_child(sup, (SlowInit, 0.02)), rt.Pid)
+    pending = asyncio.ensure_future(DS.start_child(sup, (SlowInit, 5)))
+    await asyncio.sleep(0.02)
+    sup_task = node._procs[sup].task
+    assert isinstance(sup_task, asyncio.Task)  # the suspended call now has a task of its own
+    node.exit(sup, "kill")
+    with pytest.raises(rt.CallExit) as e:
+        await pending
+    assert e.value.reason == "killed"
+    await asyncio.sleep(0)
+    assert sup_task.done() and not node.is_alive(sup) and node.process_count() == 0
+
+
+class CountingSupervisor(DS):
+    """A subclass: its callbacks are user code, so it never handles a message inline."""
+
+    async def handle_info(self, msg):
+        self.tasks = getattr(self, "tasks", [])
+        self.tasks.append(asyncio.current_task())
+        return await super().handle_info(msg)
+
+
+async def test_a_subclassed_dynamic_supervisor_handles_messages_in_its_own_task(node):
+    sup = await CountingSupervisor.start_link()
+    caller = asyncio.current_task()
+    node.send(sup, "hello")
+    await eventually(lambda: getattr(node._procs[sup].server, "tasks", None))
+    task = node._procs[sup].server.tasks[0]
+    assert task is not None and task is not caller
+
+
 async def test_DS11_start_function_results(node):
     sup = await DS.start_link()
     p = await DS.start_child(sup, rt.ChildSpec(id=1, start=(_start_ok, ())))
