@@ -43,7 +43,7 @@ def _hashable(key: Any) -> None:
 class RegistryTable:
     """The entries of one registry (internal: use the ``Registry`` functions)."""
 
-    __slots__ = ("name", "proc", "unique", "partitions", "listeners", "meta", "entries", "size")
+    __slots__ = ("name", "proc", "unique", "partitions", "listeners", "meta", "entries", "unique_entries", "size")
 
     def __init__(
         self, name: Any, proc: Process, unique: bool, partitions: int, listeners: tuple[Any, ...], meta: dict[Any, Any]
@@ -57,6 +57,7 @@ class RegistryTable:
         # unique: key -> (owner pid, value), the very tuple lookup returns (a lookup touches
         # nothing else); duplicate: key -> {owner: [values in registration order]}
         self.entries: dict[Any, Any] = {}
+        self.unique_entries = self.entries if unique else None  # for Registry.lookup: one read, no branch
         self.size = 0
 
     @property
@@ -216,6 +217,7 @@ class RegistryTable:
             owners[pid] = None
             node.events.emit("unregistered", pid, registry=self.name, key=key, value=value)
         self.entries = {}
+        self.unique_entries = self.entries if self.unique else None
         self.size = 0
         for pid in owners:
             owner = node._procs.get(pid)
@@ -420,16 +422,9 @@ class Registry(GenServer):
     def lookup(reg: Any, key: Any) -> list[tuple[Pid, Any]]:
         """``[(pid, value)]`` under ``key``: at most one for a unique registry."""
         try:  # the hottest read, inlined: two dict lookups, and the stored tuple is the answer
-            table = current_node.get()._registries[reg]  # type: ignore[union-attr]
-        except (AttributeError, KeyError, TypeError):
-            table = _table(reg)  # raises, or finds a registry by its pid
-        if not table.unique:
-            return table.lookup(key)
-        try:
-            held = table.entries.get(key)
-        except TypeError:
-            _hashable(key)  # raises the TypeError that names the key
-            raise
+            held = current_node.get()._registries[reg].unique_entries.get(key)  # type: ignore[union-attr]
+        except (AttributeError, KeyError, TypeError):  # no node, a pid, a duplicate registry, a bad key
+            return _table(reg).lookup(key)  # raises, or answers the slow way
         return [held] if held is not None else []
 
     @staticmethod
