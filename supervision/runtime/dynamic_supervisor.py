@@ -20,9 +20,8 @@ from .names import check_name
 from .pid import Pid
 from .process import STEPPING
 from .reasons import should_restart
-from .registry import Registry
 from .shutdown import Intensity, check_flags, shutdown_child, shutdown_many
-from .supervisor import Supervisor, _call
+from .supervisor import _call
 
 
 class _Retry:
@@ -262,12 +261,13 @@ class DynamicSupervisor(GenServer):
         return await _call(sup, ("stats",))
 
 
-_RUNTIME_STARTS = frozenset(
-    cls.start_link.__func__  # type: ignore[attr-defined]
-    for cls in (GenServer, DynamicSupervisor, Supervisor, Registry)
-)
-
-
 def _runtime_start(fn: Any) -> bool:
-    """Is ``fn`` a start_link of the runtime's own, which runs no user code in the supervisor?"""
-    return getattr(fn, "__func__", None) in _RUNTIME_STARTS
+    """Is ``fn`` GenServer's own start_link, which runs no user code in the supervisor?
+
+    (Supervisor's and Registry's also check arguments a user may have subclassed, such as a
+    child's ``child_spec()``, in the caller: they count as user code.)
+    """
+    return getattr(fn, "__func__", None) is _GENSERVER_START_LINK
+
+
+_GENSERVER_START_LINK = GenServer.start_link.__func__  # type: ignore[attr-defined]

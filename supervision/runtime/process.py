@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import context
 from .errors import ProcessExit
-from .messages import Down, Exit, new_message
+from .messages import Down, Exit
 from .pid import Pid, Ref
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class Process:
         if self.trap:
             if self.drops_foreign_exits and sender != self.parent:
                 return
-            self.deliver(new_message(Exit, (sender, reason)))
+            self.deliver(Exit(sender, reason))
             return
         if reason == "normal" and sender != self.pid:
             return
@@ -194,7 +194,7 @@ class Process:
             for ref, (watcher, dest) in watchers.items():
                 if watcher.monitors:
                     watcher.monitors.pop(ref, None)
-                watcher.deliver(new_message(Down, (ref, dest, reason)))
+                watcher.deliver(Down(ref, dest, reason))
         if self.joiners:
             joiners, self.joiners = self.joiners, None
             for fut in joiners:
@@ -202,8 +202,11 @@ class Process:
                     fut.set_result(reason)
         self.mailbox = None
         t = self.task
-        if t is not None and t is not _STARTING and t is not STEPPING and t is not asyncio.current_task():
-            t.cancel()
+        if t is not None and t is not _STARTING and t is not STEPPING:
+            # Not a process's own task while its own code ends it; but an inline step of
+            # another process (Node._step) runs in its caller's task, and may kill that caller.
+            if t is not asyncio.current_task() or context.current_process.get() is not self:
+                t.cancel()
 
     # -- links and monitors ---------------------------------------------------------------
 

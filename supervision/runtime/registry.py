@@ -436,7 +436,7 @@ class Registry(GenServer):
             return []
         keys = [k for t, k in owner.registrations if t is table] if owner.registrations else []
         name = owner.name
-        if type(name) is Via and name.registry == table.name and name.key not in keys:
+        if type(name) is Via and table.unique and name.registry == table.name and name.key not in keys:
             held = table.entries.get(name.key)
             if held is not None and held[0] is owner.pid:  # held as its via name
                 keys.append(name.key)

@@ -317,6 +317,42 @@ async def test_a_call_that_suspends_inline_is_carried_on_by_a_task(node):
     assert sup_task.done() and not node.is_alive(sup) and node.process_count() == 0
 
 
+class TerminatesItself(rt.GenServer):
+    async def init(self, log):
+        self.log = log
+
+    async def handle_cast(self, sup):
+        await asyncio.sleep(0)  # now in its own task, which the supervisor's inline step runs in
+        me = rt.self_pid()
+        await DS.terminate_child(sup, me)
+        self.log.append("returned")
+        await asyncio.sleep(0.01)
+        self.log.append("ran on after its own death")
+
+
+async def test_a_caller_killed_by_an_inline_step_runs_no_further(node):
+    """The step runs in the caller's task: when it kills the caller, that task is still cancelled."""
+    log = []
+    sup = await DS.start_link()
+    pid = await DS.start_child(sup, (TerminatesItself, log))
+    rt.GenServer.cast(pid, sup)
+    await asyncio.sleep(0.05)
+    assert not node.is_alive(pid)
+    assert "ran on after its own death" not in log
+
+    async def parent():
+        ds = await DS.start_link(max_restarts=1)
+        child = await DS.start_child(ds, Stack)
+        node.exit(child, "kill")
+        node.exit((await DS.which_children(ds))[0].pid, "kill")  # past the intensity: ds gives up
+        await asyncio.sleep(0.01)  # ds's "shutdown" reached this (linked, non-trapping) parent
+        log.append("parent ran on")
+
+    p = node.spawn(parent)
+    await asyncio.sleep(0.05)
+    assert not node.is_alive(p) and "parent ran on" not in log
+
+
 class CountingSupervisor(DS):
     """A subclass: its callbacks are user code, so it never handles a message inline."""
 

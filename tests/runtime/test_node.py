@@ -50,3 +50,21 @@ async def test_process_info_state_is_a_bounded_repr_of_the_first_entries(node):
     assert "... (100000 entries)" in state and "... (100000 items)" in state
     assert "Pid<0.1000.0>: 0" in state  # the first entries, in their order (no sorting)
     assert "x" * 400 not in state  # long strings are cut too
+
+
+def test_exit_and_down_are_records_not_tuples():
+    """A user's ``case (tag, payload):`` in handle_info must never take a trapped exit or a DOWN."""
+
+    def kind(msg):
+        match msg:
+            case (_tag, _payload):
+                return "app message"
+            case rt.Exit(pid=_pid, reason=reason):
+                return f"exit {reason}"
+            case rt.Down(reason=reason):
+                return f"down {reason}"
+        return "other"
+
+    assert kind(rt.Exit(None, "bye")) == "exit bye"
+    assert kind(rt.Down(rt.Ref(1), None, "gone")) == "down gone"
+    assert rt.Exit(None, "bye") != (None, "bye")
