@@ -177,12 +177,8 @@ class DynamicSupervisor(GenServer):
             spec = self.children.pop(pid, None)
             if spec is None:
                 return None
-            restart, reason = spec.restart, msg.reason
-            if restart == "temporary" or (restart == "transient" and type(reason) is str and reason == "normal"):
-                self.restarts.pop(pid, None)  # the common ends, without the general rule's calls
-                return None
-            if should_restart(restart, reason):
-                return await self._restart(pid, spec, reason)
+            if should_restart(spec.restart, msg.reason):
+                return await self._restart(pid, spec, msg.reason)
             self.restarts.pop(pid, None)
             return None
         if type(msg) is _Retry:

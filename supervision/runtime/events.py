@@ -158,16 +158,11 @@ class EventStream:
 
     def emit(self, kind: str, pid: Pid | None = None, **data: Any) -> int:
         """Record one event and return its seq."""
-        seq = self.seq = self.seq + 1
-        if self._subscribers:  # emit_data's body, inlined: applications emit on their hot paths
-            event = _new_event(Event, (seq, kind, pid, data, time.time()))
-            for sub in self._fanout:
-                q = sub._queue
-                if sub._waiter is None and len(q) < sub._maxsize:
-                    q.append(event)
-                else:
-                    sub._push(event)
-        return seq
+        if self._subscribers:
+            self.emit_data(kind, pid, data)
+        else:
+            self.seq += 1
+        return self.seq
 
     def emit_data(self, kind: str, pid: Pid | None, data: dict[str, Any]) -> None:
         """``emit`` for the runtime's hot paths: callers skip building ``data`` when nobody listens."""

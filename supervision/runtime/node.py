@@ -390,8 +390,7 @@ class Node:
         reg_pids = {t.pid for t, _ in p.registrations} if p.registrations else set()
         if type(p.name) is Via:  # registered under its via name (held once it has started)
             table = self._registries.get(p.name.registry)
-            held = table.entries.get(p.name.key) if table is not None and table.unique else None
-            if held is not None and held[0] is p.pid:
+            if table is not None and table.unique and table.holds(p, p.name.key):
                 reg_pids.add(table.pid)
         if reg_pids:
             links = links + tuple(x for x in reg_pids if x not in links)

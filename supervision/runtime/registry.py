@@ -173,11 +173,12 @@ class RegistryTable:
             events = owner.node.events
             for v in removed:
                 events.emit("unregistered", owner.pid, registry=self.name, key=key, value=v)
-        still_holds = self._holds(owner, key)
+        still_holds = self.holds(owner, key)
         if where is None or (removed and not still_holds):
             self._tell(Unregistered(self.name, key, owner.pid))
 
-    def _holds(self, owner: Process, key: Any) -> bool:
+    def holds(self, owner: Process, key: Any) -> bool:
+        """Does ``owner`` hold an entry under ``key`` (an explicit one or its via name)?"""
         if self.unique:
             held = self.entries.get(key)
             return held is not None and held[0] is owner.pid
@@ -436,9 +437,8 @@ class Registry(GenServer):
             return []
         keys = [k for t, k in owner.registrations if t is table] if owner.registrations else []
         name = owner.name
-        if type(name) is Via and table.unique and name.registry == table.name and name.key not in keys:
-            held = table.entries.get(name.key)
-            if held is not None and held[0] is owner.pid:  # held as its via name
+        if type(name) is Via and name.registry == table.name and name.key not in keys:
+            if table.unique and table.holds(owner, name.key):  # held as its via name
                 keys.append(name.key)
         return keys
 
