@@ -13,12 +13,12 @@ from typing import Any
 
 from . import context
 from .child_spec import ChildCounts, ChildInfo, ChildSpec, start_child, to_spec
-from .errors import AlreadyStarted, MaxChildren, NotFound, StartError
-from .gen_server import GenServer, Stop
+from .errors import AlreadyStarted, CallExit, MaxChildren, NotFound, ProcessExit, StartError
+from .gen_server import _PENDING, Continue, From, GenServer, Stop
 from .messages import Exit
 from .names import check_name
 from .pid import Pid
-from .process import STEPPING
+from .process import STEPPING, Process, _Died
 from .reasons import should_restart
 from .shutdown import Intensity, check_flags, shutdown_child, shutdown_many
 from .supervisor import _call
@@ -122,17 +122,7 @@ class DynamicSupervisor(GenServer):
             spec: ChildSpec = request[1]
             if self.max_children is not None and len(self.children) >= self.max_children:
                 return MaxChildren(f"max_children ({self.max_children}) reached")
-            if self._steps_inline and not _runtime_start(spec.start[0]):
-                self._steps_inline = False  # a user's start function runs here: from now on, in a task
-                if self._me.task is STEPPING:
-                    await asyncio.sleep(0)  # suspend, so that a task carries this call on
-            try:
-                pid = await start_child(spec, self.extra)
-            except (StartError, AlreadyStarted) as e:
-                return e
-            if pid is not None:
-                self.children[pid] = spec
-            return pid
+            return self._started(spec, await self._start_spec(spec))
         if op == "terminate_child":
             pid = request[1]
             spec = self.children.pop(pid, None) if type(pid) is Pid else None
@@ -171,15 +161,9 @@ class DynamicSupervisor(GenServer):
 
     async def handle_info(self, msg: Any) -> Any:
         if type(msg) is Exit:
-            pid = msg.pid
-            if pid in self.restarting:  # its old pid's exit, already handled: keep retrying
-                return None
-            spec = self.children.pop(pid, None)
-            if spec is None:
-                return None
-            if should_restart(spec.restart, msg.reason):
-                return await self._restart(pid, spec, msg.reason)
-            self.restarts.pop(pid, None)
+            spec = self._forget(msg.pid, msg.reason)
+            if spec is not None:
+                return await self._restart(msg.pid, spec, msg.reason)
             return None
         if type(msg) is _Retry:
             pid = msg.pid
@@ -188,6 +172,124 @@ class DynamicSupervisor(GenServer):
             self.restarting.discard(pid)
             return await self._restart(pid, self.children.pop(pid), None)
         return await super().handle_info(msg)
+
+    async def handle_continue(self, arg: Any) -> Any:
+        return await self._restart(*arg)  # (old pid, spec, reason) from _start_inline's drain
+
+    async def _start_spec(self, spec: ChildSpec) -> Any:
+        """Run the spec's start function: the child's pid, None (ignored) or the error."""
+        if _runtime_start(spec.start[0]):
+            res = self._start_now(spec)
+            if type(res) is From:  # the child's init is waiting for something: so do we, as OTP's
+                res = await res._wait_start(True)
+            return res
+        if self._steps_inline:
+            self._steps_inline = False  # a user's start function runs here: from now on, in a task
+            if self._me.task is STEPPING:
+                await asyncio.sleep(0)  # suspend, so that a task carries this call on
+        try:
+            return await start_child(spec, self.extra)
+        except (StartError, AlreadyStarted) as e:
+            return e
+
+    # -- the synchronous core: shared by the message loop and _start_inline ----------------
+
+    def _start_now(self, spec: ChildSpec) -> Any:
+        """Start a child whose start function is ``GenServer.start_link``, with no coroutine.
+
+        Returns its pid, None (ignored), the error, or the child's start ``From`` if its init
+        has not finished yet (wait for it with ``_wait_start``).
+        """
+        start = spec.start
+        try:
+            if len(start) == 2:
+                ack = start[0].__self__._spawn_child(self._me, *self.extra, *start[1])
+            else:
+                ack = start[0].__self__._spawn_child(self._me, *self.extra, *start[1], **start[2])
+        except ProcessExit as e:
+            return StartError(e.reason)
+        except Exception as e:  # a bad name, an unknown registry: what start_link would raise
+            return StartError(e)
+        res = ack.answer
+        return ack if res is _PENDING else res
+
+    def _started(self, spec: ChildSpec, res: Any) -> Any:
+        if type(res) is Pid:
+            self.children[res] = spec
+        return res
+
+    def _forget(self, pid: Pid, reason: Any) -> ChildSpec | None:
+        """A child exited: drop it from the books; returns its spec if it is to be restarted."""
+        if pid in self.restarting:  # its old pid's exit, already handled: keep retrying
+            return None
+        spec = self.children.pop(pid, None)
+        if spec is None:
+            return None
+        if should_restart(spec.restart, reason):
+            return spec
+        if self.restarts:
+            self.restarts.pop(pid, None)
+        return None
+
+    def _start_inline(self, me: Process, spec: ChildSpec) -> Any:
+        """``start_child`` handled in the caller's task, while this supervisor is idle.
+
+        Only for a plain DynamicSupervisor and a child started by ``GenServer.start_link``: no
+        user code runs here (the child's init runs in the child's own task). It is what a
+        message to an idle supervisor would do (``Node._step``), without the message loop's
+        coroutines. Returns what the loop's reply would be, or a From to wait on if the
+        child's init suspended (the supervisor then waits for it in a task of its own).
+        """
+        if self.max_children is not None and len(self.children) >= self.max_children:
+            return MaxChildren(f"max_children ({self.max_children}) reached")
+        me.task = STEPPING
+        res = self._start_now(spec)
+        if not me.alive:  # the child's init killed this supervisor
+            if me.task is STEPPING:
+                me.task = None
+            return _Died(me.reason)
+        if type(res) is From:
+            waiter = From(me)  # the caller's: answered once the child has started, or on our death
+            calls = me.calls
+            if calls is None:
+                calls = me.calls = set()
+            calls.add(waiter)
+            node = me.node
+            me.task = node.loop.create_task(self._finish_start(me, res, spec, waiter), context=node._context.copy())
+            return waiter
+        self._started(spec, res)
+        # What the start queued (a child that has already ended sent its Exit): handle exits
+        # that need no restart here; anything else goes to the message loop, as it would have.
+        mb = me.mailbox
+        follow = None
+        while mb:
+            msg = mb[0]
+            if type(msg) is not Exit or msg.pid == me.parent:
+                break
+            mb.popleft()
+            me.ticks += 1
+            spec = self._forget(msg.pid, msg.reason)
+            if spec is not None:
+                follow = Continue((msg.pid, spec, msg.reason))
+                break
+        me.task = None
+        if mb or follow is not None:
+            me.node._step(me, self._loop(me, follow))
+        else:
+            me.mailbox = None
+        return res
+
+    async def _finish_start(self, me: Process, ack: From, spec: ChildSpec, waiter: From) -> None:
+        """_start_inline's child suspended in init: wait for it as the supervisor, then go on."""
+        context.current_process.set(me)
+        try:
+            waiter._answer(self._started(spec, await ack._wait_start(True)))
+        except asyncio.CancelledError:
+            if me.alive:  # cancelled from outside the runtime
+                me.die("killed")
+            me.task = None
+            return
+        await self._loop(me)  # what came meanwhile (it clears me.task)
 
     async def _restart(self, old: Pid, spec: ChildSpec, reason: Any) -> Any:
         node = self._me.node
@@ -201,9 +303,8 @@ class DynamicSupervisor(GenServer):
                 max_seconds=self.intensity.max_seconds,
             )
             return Stop("shutdown")
-        try:
-            pid = await start_child(spec, self.extra)
-        except (StartError, AlreadyStarted):
+        pid = await self._start_spec(spec)
+        if pid is not None and type(pid) is not Pid:  # the restart failed
             self.children[old] = spec
             self.restarting.add(old)
             self._me.deliver(_Retry(old))  # a message to itself, as OTP does: queued requests go first
@@ -234,7 +335,24 @@ class DynamicSupervisor(GenServer):
     @staticmethod
     async def start_child(sup: Any, child: Any) -> Pid | None:
         """Start a child: its Pid, None (ignored), or MaxChildren / AlreadyStarted / StartError."""
-        res = await GenServer.call(sup, ("start_child", to_spec(child, keyed=False)), None)
+        spec = to_spec(child, keyed=False)
+        node = context.current_node.get() or context.node()  # (the latter raises)
+        proc = node._names.get(sup) if type(sup) is str else node._resolve(sup)
+        server = proc.server if proc is not None else None
+        if (
+            type(server) is DynamicSupervisor
+            and server._steps_inline
+            and proc.task is None
+            and _runtime_start(spec.start[0])
+            and context.current_process.get() is not proc
+        ):
+            res = server._start_inline(proc, spec)
+            if type(res) is From:
+                res = await res._wait(None)
+            if type(res) is _Died:
+                raise CallExit(res.reason)
+        else:
+            res = await GenServer.call(sup, ("start_child", spec), None)
         if type(res) is Pid or res is None:
             return res
         raise res  # MaxChildren, AlreadyStarted or StartError

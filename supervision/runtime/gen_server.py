@@ -108,6 +108,7 @@ class Reply:
 
 
 _PENDING: Any = object()  # a From not answered yet
+_INIT: Any = object()  # _loop's first ``res`` for a new server: run init first
 _TIMED_OUT: Any = object()  # the answer of a wait that ran out of time
 
 
@@ -117,7 +118,8 @@ class From:
     It is also the call's message in the server's mailbox (one object per call, not two).
     The first answer is kept here, and the waiter makes a future only if it has to wait: an
     idle server runs at once and answers before its caller would suspend, so that common
-    round trip costs no future. A starter waits for its server's ``init`` the same way.
+    round trip costs no future. A starter waits for its server's ``init`` the same way
+    (``_spawn``'s From, whose ``request`` is then the start timeout).
     """
 
     __slots__ = ("proc", "request", "answer", "fut")
@@ -154,6 +156,31 @@ class From:
                 if handle is not None:
                     handle.cancel()
         return self.answer
+
+
+    async def _wait_start(self, link: bool) -> Any:
+        """A starter's wait for init (``_spawn``'s From): its outcome, or StartError on timeout.
+
+        While it waits, the server's death answers it too (as a call's), so a server killed
+        before its task ever ran cannot leave its starter waiting.
+        """
+        proc = self.proc
+        if proc.alive:
+            calls = proc.calls
+            if calls is None:
+                calls = proc.calls = set()
+            calls.add(self)
+        res = await self._wait(self.request)
+        if res is _TIMED_OUT:
+            # OTP's proc_lib: unlink, kill, and report the timeout (the link sends nothing)
+            parent = proc.node._procs.get(proc.parent) if link and proc.parent is not None else None
+            if parent is not None:
+                parent.unlink(proc)
+            proc.die("killed")
+            return StartError("timeout")
+        if type(res) is _Died:
+            return StartError(res.reason)
+        return res
 
 
 class _Cast:
@@ -258,101 +285,115 @@ class GenServer:
     async def _start(
         cls, args: tuple[Any, ...], kwargs: dict[str, Any], name: Any, link: bool, timeout: float | None = None
     ) -> Pid | None:
-        if name is not None and type(name) is not str:
-            check_name(name)  # a TypeError before anything starts
-        node = context.current_node.get() or context.node()  # (the latter raises)
-        if type(name) is Via:
-            table = node._registries.get(name.registry) or node._registry_table(name.registry)  # (raises)
-            if not table.unique:
-                raise ValueError("via names are not supported for duplicate registries")
         caller = context.current_process.get()
-        if caller is not None and caller.node is not node:
-            caller = None
-        proc = node._new_process(caller.pid if caller else None, name, cls.type, cls.__qualname__)
-        if link and caller is not None:
-            caller.link(proc)
-        ack = From(proc)  # init's outcome: the pid, None, or the error to raise
-        node._start_task(proc, cls._main(proc, args, kwargs, name, ack))
+        ack = cls._spawn(args, kwargs, name, caller if link else None, caller, timeout)
         res = ack.answer
         if res is _PENDING:  # init is waiting for something
-            res = await ack._wait(timeout)
-            if res is _TIMED_OUT:
-                # OTP's proc_lib: unlink, kill, and report the timeout (the link sends nothing)
-                if link and caller is not None:
-                    caller.unlink(proc)
-                proc.die("killed")
-                raise StartError("timeout")
+            res = await ack._wait_start(link)
         if type(res) is Pid or res is None:
             return res
         raise res
 
     @classmethod
-    async def _main(cls, proc: Process, args: Any, kwargs: Any, name: Any, ack: From) -> None:
-        """The first task of a server: name, init, ack the starter, continue, then drain."""
-        context.current_process.set(proc)
-        try:
-            if name is not None:
-                table = proc.node._registries.get(name.registry) if type(name) is Via else None
-                if table is not None:  # the common named start, without _register_name's frame
-                    holder = table.register_via(proc, name.key, name.value)
-                else:
-                    holder = proc.node._register_name(proc, name)
-                if holder is not None:
-                    proc.name = None
-                    proc.die("normal")
-                    ack._answer(AlreadyStarted(holder))
-                    return
-            server = cls()
-            proc.server = server
-            try:
-                res = await server.init(*args, **kwargs)
-            except ProcessExit as e:
-                proc.die(e.reason)
-                ack._answer(StartError(e.reason))
-                return
-            except asyncio.CancelledError:
-                if ack.answer is _PENDING:
-                    ack._answer(StartError(proc.reason if not proc.alive else "killed"))
-                return
-            except Exception as e:
-                proc.die(e, True)
-                ack._answer(StartError(e))
-                return
-            if not proc.alive:  # killed while init ran
-                ack._answer(StartError(proc.reason))
-                return
-            rt = type(res)
-            if res is None or rt is Continue:
-                ack._answer(proc.pid)
-                await server._loop(proc, res)
-            elif rt is Ignore:
+    def _spawn_child(cls, parent: Process, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any) -> From:
+        """``start_link`` without the coroutine, for a supervisor (``parent``) starting a child."""
+        return cls._spawn(args, kwargs, name, parent, parent, timeout)
+
+    @classmethod
+    def _spawn(
+        cls,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: Any,
+        link_to: Process | None,
+        parent: Process | None,
+        timeout: float | None = None,
+    ) -> From:
+        """Make the process, claim its name and start its task; returns the starter's ``From``.
+
+        Synchronous, so that a supervisor can start a child without a coroutine of its own:
+        the From holds init's outcome (the pid, None, or the error to raise) once init is
+        done, which is at once unless init suspends. ``link_to`` is the process to link to.
+        """
+        if name is not None and type(name) is not str:
+            check_name(name)  # a TypeError before anything starts
+        node = context.current_node.get() or context.node()  # (the latter raises)
+        table = None
+        if type(name) is Via:
+            table = node._registries.get(name.registry) or node._registry_table(name.registry)  # (raises)
+            if not table.unique:
+                raise ValueError("via names are not supported for duplicate registries")
+        if parent is not None and parent.node is not node:
+            parent = link_to = None
+        proc = node._new_process(parent.pid if parent is not None else None, name, cls.type, cls.__qualname__)
+        if link_to is not None:
+            link_to.link(proc)
+        ack = From(proc, timeout)
+        if name is not None:  # OTP's order: the name is claimed before init runs
+            holder = table.register_via(proc, name.key, name.value) if table else node._register_name(proc, name)
+            if holder is not None:
+                proc.name = None
                 proc.die("normal")
-                ack._answer(None)
-            elif rt is Stop:
-                proc.die(res.reason)
-                ack._answer(StartError(res.reason))
-            else:
-                reason = ("bad_return_value", res)
-                proc.die(reason)
-                ack._answer(StartError(reason))
-        finally:
-            if ack.answer is _PENDING:
-                ack._answer(StartError(proc.reason if not proc.alive else "killed"))
-            proc.task = None
+                ack.answer = AlreadyStarted(holder)
+                return ack
+        server = proc.server = cls()
+        node._start_task(proc, server._loop(proc, _INIT, (args, kwargs, ack)))
+        if ack.answer is _PENDING and not proc.alive:  # killed before its task could run
+            ack.answer = StartError(proc.reason)
+        return ack
 
     # -- the message loop -------------------------------------------------------------------
 
-    async def _loop(self, proc: Process, res: Any = None) -> None:
+    async def _loop(self, proc: Process, res: Any = None, start: Any = None) -> None:
         """Follow up ``res`` (what the last callback returned, e.g. init's ``Continue``), then
         handle queued messages one at a time until the mailbox is empty or the process dies.
 
-        ``Process.deliver`` starts it as the task of an idle server that gets a message.
+        ``Process.deliver`` starts it as the task of an idle server that gets a message, and
+        ``_spawn`` as a new server's first task, with ``res=_INIT`` and ``start=(args, kwargs,
+        ack)``: it runs init, answers the starter, and goes on from init's result.
         Every return form is handled inline, not in helper coroutines: this loop is the hot
         path of every server, and each extra coroutine layer costs a frame per message.
         """
         context.current_process.set(proc)
         handled = 0
         try:
+            if res is _INIT:
+                args, kwargs, ack = start
+                try:
+                    res = await self.init(*args, **kwargs)
+                except ProcessExit as e:
+                    ack._answer(StartError(e.reason))
+                    proc.die(e.reason)
+                    return
+                except asyncio.CancelledError:
+                    if ack.answer is _PENDING:
+                        ack._answer(StartError(proc.reason if not proc.alive else "killed"))
+                    if proc.alive:  # cancelled from outside the runtime
+                        proc.die("killed")
+                    return
+                except Exception as e:
+                    ack._answer(StartError(e))
+                    proc.die(e, True)
+                    return
+                if not proc.alive:  # killed while init ran
+                    ack._answer(StartError(proc.reason))
+                    return
+                t = type(res)
+                if res is None or t is Continue:
+                    ack._answer(proc.pid)
+                elif t is Ignore:
+                    ack._answer(None)
+                    proc.die("normal")
+                    return
+                elif t is Stop:
+                    ack._answer(StartError(res.reason))
+                    proc.die(res.reason)
+                    return
+                else:
+                    reason = ("bad_return_value", res)
+                    ack._answer(StartError(reason))
+                    proc.die(reason)
+                    return
             while proc.alive:
                 try:
                     if res is not None:  # the last callback asked for more before the next message
@@ -429,6 +470,8 @@ class GenServer:
                     return
         finally:
             proc.task = None
+            if start is not None and start[2].answer is _PENDING:  # (closed before init ended)
+                start[2]._answer(StartError(proc.reason if not proc.alive else "killed"))
 
     def _arm(self, proc: Process, timeout: float | None) -> None:
         if timeout is not None:
