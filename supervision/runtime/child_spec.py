@@ -90,6 +90,10 @@ def to_spec(child: Any, keyed: bool = True) -> ChildSpec:
     return spec
 
 
+# (restart, shutdown, type) of a spec with the default shutdown: checked by one set lookup
+_DEFAULT_SHUTDOWN_FLAGS = frozenset((r, None, t) for r in RESTART_TYPES for t in CHILD_TYPES)
+
+
 def check_spec(spec: ChildSpec, keyed: bool = True) -> None:
     """Raise ValueError naming the first invalid field (OTP's check_childspec)."""
     start = spec.start
@@ -101,6 +105,14 @@ def check_spec(spec: ChildSpec, keyed: bool = True) -> None:
         and (len(start) == 2 or isinstance(start[2], dict))
     ):
         raise ValueError(f"invalid start {start!r}: expected (async_callable, args) or (async_callable, args, kwargs)")
+    try:
+        common = spec[2:] in _DEFAULT_SHUTDOWN_FLAGS
+    except TypeError:  # an unhashable field: the checks below name it
+        common = False
+    if common:  # every check below would pass
+        if keyed:
+            _check_id(spec.id)
+        return
     if spec.restart not in RESTART_TYPES:
         raise ValueError(f"invalid restart type {spec.restart!r}: expected one of {RESTART_TYPES}")
     s = spec.shutdown
@@ -113,12 +125,15 @@ def check_spec(spec: ChildSpec, keyed: bool = True) -> None:
         raise ValueError(f"invalid shutdown {s!r}: expected seconds >= 0, 'brutal_kill' or 'infinity'")
     if spec.type not in CHILD_TYPES:
         raise ValueError(f"invalid child type {spec.type!r}: expected one of {CHILD_TYPES}")
-    if not keyed:
-        return
+    if keyed:
+        _check_id(spec.id)
+
+
+def _check_id(id: Any) -> None:
     try:
-        hash(spec.id)
+        hash(id)
     except TypeError:
-        raise ValueError(f"invalid child id {spec.id!r}: ids must be hashable") from None
+        raise ValueError(f"invalid child id {id!r}: ids must be hashable") from None
 
 
 async def start_child(spec: ChildSpec, extra: tuple[Any, ...] = ()) -> Pid | None:

@@ -220,7 +220,7 @@ class DynamicSupervisor(GenServer):
 
     def _forget(self, pid: Pid, reason: Any) -> ChildSpec | None:
         """A child exited: drop it from the books; returns its spec if it is to be restarted."""
-        if pid in self.restarting:  # its old pid's exit, already handled: keep retrying
+        if self.restarting and pid in self.restarting:  # its old pid's exit, already handled
             return None
         spec = self.children.pop(pid, None)
         if spec is None:

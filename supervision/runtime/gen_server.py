@@ -315,14 +315,15 @@ class GenServer:
         the From holds init's outcome (the pid, None, or the error to raise) once init is
         done, which is at once unless init suspends. ``link_to`` is the process to link to.
         """
-        if name is not None and type(name) is not str:
-            check_name(name)  # a TypeError before anything starts
         node = context.current_node.get() or context.node()  # (the latter raises)
         table = None
-        if type(name) is Via:
-            table = node._registries.get(name.registry) or node._registry_table(name.registry)  # (raises)
-            if not table.unique:
-                raise ValueError("via names are not supported for duplicate registries")
+        if name is not None:
+            if type(name) is Via:
+                table = node._registries.get(name.registry) or node._registry_table(name.registry)  # (raises)
+                if not table.unique:
+                    raise ValueError("via names are not supported for duplicate registries")
+            elif type(name) is not str:
+                check_name(name)  # a TypeError before anything starts
         if parent is not None and parent.node is not node:
             parent = link_to = None
         proc = node._new_process(parent.pid if parent is not None else None, name, cls.type, cls.__qualname__)
