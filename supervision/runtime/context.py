@@ -6,8 +6,9 @@ carried by ``async with Node()`` and inherited by every task started under it.
 
 from __future__ import annotations
 
+import asyncio
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from .node import Node
@@ -26,8 +27,19 @@ def node() -> Node:
 
 
 def this_process(what: str) -> Process:
-    """The calling process; RuntimeError (naming ``what``) outside any process."""
+    """The calling process; RuntimeError (naming ``what``) outside any process.
+
+    A process killed by something it did synchronously (a child it started, say) runs on
+    until its next ``await``, where its task's cancellation lands: raise that cancellation
+    here already, so that a dead process can not register, link or monitor anything.
+    """
     p = current_process.get()
     if p is None or p.node is not current_node.get():
         raise RuntimeError(f"{what} must be called from inside a process")
+    if not p.alive:
+        raise_dead(p)
     return p
+
+
+def raise_dead(p: Process) -> NoReturn:
+    raise asyncio.CancelledError(f"{p.pid} has exited ({p.reason!r})")

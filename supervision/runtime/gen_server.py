@@ -157,7 +157,6 @@ class From:
                     handle.cancel()
         return self.answer
 
-
     async def _wait_start(self, link: bool) -> Any:
         """A starter's wait for init (``_spawn``'s From): its outcome, or StartError on timeout.
 
@@ -295,7 +294,9 @@ class GenServer:
         raise res
 
     @classmethod
-    def _spawn_child(cls, parent: Process, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any) -> From:
+    def _spawn_child(
+        cls, parent: Process, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any
+    ) -> From:
         """``start_link`` without the coroutine, for a supervisor (``parent``) starting a child."""
         return cls._spawn(args, kwargs, name, parent, parent, timeout)
 
@@ -324,8 +325,11 @@ class GenServer:
                     raise ValueError("via names are not supported for duplicate registries")
             elif type(name) is not str:
                 check_name(name)  # a TypeError before anything starts
-        if parent is not None and parent.node is not node:
-            parent = link_to = None
+        if parent is not None:
+            if parent.node is not node:
+                parent = link_to = None
+            elif not parent.alive:  # a dead caller's child would be linked to nobody
+                context.raise_dead(parent)
         proc = node._new_process(parent.pid if parent is not None else None, name, cls.type, cls.__qualname__)
         if link_to is not None:
             link_to.link(proc)

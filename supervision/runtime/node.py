@@ -329,6 +329,8 @@ class Node:
         caller = context.current_process.get()
         if link and caller is None:
             raise RuntimeError("spawn(link=True) must be called from inside a process")
+        if caller is not None and not caller.alive:
+            context.raise_dead(caller)
         kind = getattr(fn, "__qualname__", type(fn).__name__)
         proc = self._new_process(caller.pid if caller else None, None, "worker", kind)
         if link:

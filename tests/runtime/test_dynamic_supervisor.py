@@ -794,3 +794,166 @@ async def test_DS38_terminate_restarting_child(node):
     c = await DS.count_children(sup)
     assert (c.workers, c.active) == (0, 0)
     assert node.is_alive(sup)  # the retries stopped with the entry
+
+
+# -- a start handled in the caller's task (DynamicSupervisor._start_inline) -------------------
+
+
+class Once(rt.GenServer):
+    """Greets and stops in handle_continue, like the seed's Greeter."""
+
+    restart = "transient"
+
+    async def init(self, log):
+        self.log = log
+        return rt.Continue("go")
+
+    async def handle_continue(self, arg):
+        self.log.append(rt.self_pid())
+        return rt.Stop("normal")
+
+
+async def test_a_child_that_ends_during_its_start_leaves_the_supervisor_idle_and_its_books_empty(node):
+    sup = await DS.start_link()
+    log = []
+    pid = await DS.start_child(sup, (Once, log))
+    assert log == [pid] and not node.is_alive(pid)
+    proc = node._procs[sup]
+    assert proc.task is None and not proc.mailbox  # its exit was handled before start_child returned
+    assert await DS.which_children(sup) == []
+    assert (await DS.count_children(sup)).active == 0
+
+
+class CrashesFirst(rt.GenServer):
+    restart = "transient"
+    crashed: list = []
+
+    async def init(self, log):
+        self.log = log
+        return rt.Continue("go")
+
+    async def handle_continue(self, arg):
+        self.log.append(rt.self_pid())
+        if not CrashesFirst.crashed:
+            CrashesFirst.crashed.append(True)
+            raise RuntimeError("first start crashes")
+        return None  # the restarted one lives
+
+
+async def test_a_child_that_crashes_during_its_start_is_restarted_before_start_child_returns(node):
+    CrashesFirst.crashed = []
+    sub = node.events.subscribe()
+    sup = await DS.start_link()
+    log = []
+    first = await DS.start_child(sup, (CrashesFirst, log))
+    assert len(log) == 2 and log[0] == first and not node.is_alive(first)
+    second = log[1]
+    assert node.is_alive(second)
+    assert [c.pid for c in await DS.which_children(sup)] == [second]
+    assert node.process_info(second).restarts == 1
+    restarted = [e for e in _drain(sub) if e.kind == "restarted"]
+    assert [(e.data["old_pid"], e.data["new_pid"]) for e in restarted] == [(first, second)]
+
+
+def _drain(sub):
+    out = []
+    while (item := sub.get_nowait()) is not None:
+        out.append(item)
+    return out
+
+
+async def test_start_children_wait_in_order_for_a_child_whose_init_suspends(node):
+    """OTP's supervisor is blocked while a child's init runs: later calls wait their turn."""
+    sup = await DS.start_link()
+    order = []
+
+    async def start(arg):
+        pid = await DS.start_child(sup, (SlowInit, arg))
+        order.append(arg)
+        return pid
+
+    slow = asyncio.ensure_future(start(0.05))
+    await asyncio.sleep(0)
+    fast = asyncio.ensure_future(start(0))
+    pids = await asyncio.gather(slow, fast)
+    assert order == [0.05, 0] and all(isinstance(p, rt.Pid) for p in pids)
+    assert sorted(c.pid for c in await DS.which_children(sup)) == sorted(pids)
+    assert node._procs[sup].task is None  # idle again, with no task
+
+
+async def test_a_start_timeout_kills_the_child_and_the_supervisor_lives_on(node):
+    sup = await DS.start_link()
+    spec = rt.ChildSpec(id=None, start=(SlowInit.start_link, (5,), {"timeout": 0.05}))
+    with pytest.raises(rt.StartError) as e:
+        await DS.start_child(sup, spec)
+    assert e.value.reason == "timeout"
+    assert node.is_alive(sup) and node.process_count() == 1  # the child was killed
+    assert await DS.which_children(sup) == []
+
+
+class KillsItsSupervisor(rt.GenServer):
+    async def init(self, sup):
+        rt.node().exit(sup, "kill")
+
+
+async def test_a_child_whose_init_kills_the_supervisor_fails_the_start_with_call_exit(node):
+    sup = await DS.start_link()
+    with pytest.raises(rt.CallExit) as e:
+        await DS.start_child(sup, (KillsItsSupervisor, sup))
+    assert e.value.reason == "killed"
+    await asyncio.sleep(0)
+    assert not node.is_alive(sup) and node.process_count() == 0  # the linked child went with it
+
+
+async def test_max_children_and_taken_names_hold_for_genserver_children(node):
+    await rt.Registry.start_link(keys="unique", name="R")
+    sup = await DS.start_link(max_children=2)
+    a = await DS.start_child(sup, Stack.child_spec([], name=rt.via("R", "a")))
+    with pytest.raises(rt.AlreadyStarted) as e:
+        await DS.start_child(sup, Stack.child_spec([], name=rt.via("R", "a")))
+    assert e.value.pid == a
+    with pytest.raises(rt.StartError):  # a bad name fails the start, not the supervisor
+        await DS.start_child(sup, Stack.child_spec([], name=rt.via("NoSuchRegistry", "d")))
+    await DS.start_child(sup, Stack.child_spec([], name=rt.via("R", "b")))
+    with pytest.raises(rt.MaxChildren):
+        await DS.start_child(sup, Stack.child_spec([], name=rt.via("R", "c")))
+    assert node.is_alive(sup) and rt.Registry.count("R") == 2
+    assert (await DS.count_children(sup)).active == 2
+
+
+class KillsTheCaller(rt.GenServer):
+    async def init(self, victim):
+        rt.node().exit(victim, "kill")
+
+
+async def test_a_caller_killed_by_the_child_it_starts_can_not_register_link_or_start_anything(node):
+    """Its code runs on until its next await (asyncio cannot stop it sooner), but the runtime
+    refuses it everything that would outlive it, with the cancellation its task is about to get."""
+    await rt.Registry.start_link(keys="unique", name="R")
+    sup = await DS.start_link()
+    refused = []
+
+    async def caller():
+        me = rt.self_pid()
+        await DS.start_child(sup, (KillsTheCaller, me))  # returns: nothing in it awaited
+        for attempt in (
+            lambda: rt.Registry.register("R", "leak", None),
+            lambda: rt.monitor(sup),
+            lambda: rt.node().spawn(_sleep_forever, link=True),
+        ):
+            try:
+                attempt()
+            except asyncio.CancelledError:
+                refused.append(True)
+        try:
+            await Stack.start_link([])
+        except asyncio.CancelledError:
+            refused.append(True)
+
+    p = node.spawn(caller)
+    await asyncio.sleep(0.02)
+    assert refused == [True] * 4
+    assert not node.is_alive(p) and rt.Registry.lookup("R", "leak") == []
+    children = [c.pid for c in await DS.which_children(sup)]
+    assert len(children) == 1  # the child that killed it; nothing the dead caller tried was started
+    assert node.process_count() == 3  # the registry, the supervisor and that child
