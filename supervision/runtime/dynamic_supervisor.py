@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from . import context
-from .child_spec import ChildCounts, ChildInfo, ChildSpec, start_child, to_spec
+from .child_spec import ChildCounts, ChildInfo, ChildSpec, check_spec, start_child, to_spec
 from .errors import AlreadyStarted, CallExit, MaxChildren, NotFound, ProcessExit, StartError
 from .gen_server import _PENDING, Continue, From, GenServer, Stop
 from .messages import Exit
@@ -201,11 +201,12 @@ class DynamicSupervisor(GenServer):
         has not finished yet (wait for it with ``_wait_start``).
         """
         start = spec.start
+        me = self._me
         try:
             if len(start) == 2:
-                ack = start[0].__self__._spawn_child(self._me, *self.extra, *start[1])
+                ack = start[0].__self__._spawn(me, me, *self.extra, *start[1])
             else:
-                ack = start[0].__self__._spawn_child(self._me, *self.extra, *start[1], **start[2])
+                ack = start[0].__self__._spawn(me, me, *self.extra, *start[1], **start[2])
         except ProcessExit as e:
             return StartError(e.reason)
         except Exception as e:  # a bad name, an unknown registry: what start_link would raise
@@ -335,7 +336,11 @@ class DynamicSupervisor(GenServer):
     @staticmethod
     async def start_child(sup: Any, child: Any) -> Pid | None:
         """Start a child: its Pid, None (ignored), or MaxChildren / AlreadyStarted / StartError."""
-        spec = to_spec(child, keyed=False)
+        if type(child) is ChildSpec:
+            check_spec(child, False)
+            spec = child
+        else:
+            spec = to_spec(child, keyed=False)
         node = context.current_node.get() or context.node()  # (the latter raises)
         proc = node._names.get(sup) if type(sup) is str else node._resolve(sup)
         server = proc.server if proc is not None else None

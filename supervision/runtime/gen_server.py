@@ -250,7 +250,7 @@ class GenServer:
 
     @classmethod
     def start_link(
-        cls, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any
+        cls, /, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any
     ) -> Coroutine[Any, Any, Pid | None]:
         """Start a server linked to the calling process; returns once ``init`` is done.
 
@@ -264,13 +264,13 @@ class GenServer:
 
     @classmethod
     def start(
-        cls, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any
+        cls, /, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any
     ) -> Coroutine[Any, Any, Pid | None]:
         """As ``start_link``, without the link."""
         return cls._start(args, kwargs, name, False, timeout)
 
     @classmethod
-    def child_spec(cls, *args: Any, name: Any = None, **kwargs: Any) -> ChildSpec:
+    def child_spec(cls, /, *args: Any, name: Any = None, **kwargs: Any) -> ChildSpec:
         """A spec that starts ``cls.start_link(*args, name=name)``; its id is ``name``, else the class."""
         if name is None:
             start = (cls.start_link, args, kwargs) if kwargs else (cls.start_link, args)
@@ -285,7 +285,7 @@ class GenServer:
         cls, args: tuple[Any, ...], kwargs: dict[str, Any], name: Any, link: bool, timeout: float | None = None
     ) -> Pid | None:
         caller = context.current_process.get()
-        ack = cls._spawn(args, kwargs, name, caller if link else None, caller, timeout)
+        ack = cls._spawn(caller if link else None, caller, *args, name=name, timeout=timeout, **kwargs)
         res = ack.answer
         if res is _PENDING:  # init is waiting for something
             res = await ack._wait_start(link)
@@ -294,27 +294,23 @@ class GenServer:
         raise res
 
     @classmethod
-    def _spawn_child(
-        cls, parent: Process, *args: Any, name: Any = None, timeout: float | None = None, **kwargs: Any
-    ) -> From:
-        """``start_link`` without the coroutine, for a supervisor (``parent``) starting a child."""
-        return cls._spawn(args, kwargs, name, parent, parent, timeout)
-
-    @classmethod
     def _spawn(
         cls,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        name: Any,
         link_to: Process | None,
         parent: Process | None,
+        /,
+        *args: Any,
+        name: Any = None,
         timeout: float | None = None,
+        **kwargs: Any,
     ) -> From:
         """Make the process, claim its name and start its task; returns the starter's ``From``.
 
         Synchronous, so that a supervisor can start a child without a coroutine of its own:
         the From holds init's outcome (the pid, None, or the error to raise) once init is
-        done, which is at once unless init suspends. ``link_to`` is the process to link to.
+        done, which is at once unless init suspends. ``link_to`` is the process to link to;
+        the rest is ``start_link``'s arguments (a supervisor's ``(start_link, args, kwargs)``
+        start is ``cls._spawn(me, me, *args, **kwargs)``).
         """
         node = context.current_node.get() or context.node()  # (the latter raises)
         table = None

@@ -1321,3 +1321,21 @@ async def test_idle_timeout_is_cancelled_by_a_message_then_rearmed(node):
     await call(pid, ("arm", 0.05))  # arms a new one
     await asyncio.sleep(0.15)
     assert log.count(("info", "timeout")) == 1, log
+
+
+class TakesAnyKeywords(rt.GenServer):
+    async def init(self, cls=None, link_to=None, parent=None, args=None):
+        self.got = (cls, link_to, parent, args)
+
+    async def handle_call(self, request, caller):
+        return self.got
+
+
+async def test_init_keywords_never_clash_with_the_start_functions_own_parameters(node):
+    """Only name= and timeout= are reserved; cls, parent and the like reach init, by every start."""
+    pid = await TakesAnyKeywords.start_link(cls=1, link_to=2, parent=3, args=4)
+    assert await rt.GenServer.call(pid, "got") == (1, 2, 3, 4)
+    sup = await rt.DynamicSupervisor.start_link()
+    spec = TakesAnyKeywords.child_spec(cls="a", link_to="b", parent="c", args="d")
+    child = await rt.DynamicSupervisor.start_child(sup, spec)
+    assert await rt.GenServer.call(child, "got") == ("a", "b", "c", "d")
