@@ -258,7 +258,8 @@ class DynamicSupervisor(GenServer):
             node = me.node
             me.task = node.loop.create_task(self._finish_start(me, res, spec, waiter), context=node._context.copy())
             return waiter
-        self._started(spec, res)
+        if type(res) is Pid:
+            self.children[res] = spec
         # What the start queued (a child that has already ended sent its Exit): handle exits
         # that need no restart here; anything else goes to the message loop, as it would have.
         mb = me.mailbox

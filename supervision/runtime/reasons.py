@@ -30,6 +30,8 @@ def should_restart(restart: str, reason: Any) -> bool:
     """OTP's restart rule: permanent always, transient only on an abnormal reason, temporary never."""
     if restart == "permanent":
         return True
-    if restart == "transient":
-        return not is_normal(reason)
+    if restart == "transient":  # is_normal, inlined: a transient child's every exit asks
+        if type(reason) is str:
+            return reason != "normal" and reason != "shutdown"
+        return not is_shutdown(reason)
     return False
