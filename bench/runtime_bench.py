@@ -3,6 +3,7 @@
     python bench/runtime_bench.py            # every figure, 5 runs each
     python bench/runtime_bench.py --runs 3 --n 50000
     python bench/runtime_bench.py --only greet,lookup
+    python bench/runtime_bench.py --only snapshot  # a resync's stall with 100,000 live greeters
     python bench/runtime_bench.py --only million   # 1,000,000 uniquely named greeters (bench/million_names.py)
 
 Baselines do the same work with no supervision: asyncio tasks with a deque mailbox and a
@@ -133,6 +134,62 @@ async def memory_raw(n: int) -> float:
         t.cancel()
     await asyncio.sleep(0)
     return (after - before) / n
+
+
+# -- snapshot (a dashboard's resync) ---------------------------------------------------------
+
+
+async def snapshot_ours(n: int, times: int) -> list[float]:
+    """Seconds per ``node.snapshot()`` with ``n`` live registered greeters (the loop stalls that long)."""
+    async with rt.Node() as node:
+        await start_app()
+        for i in range(n):
+            await spawn_greeter(f"p{i}", lifetime=3600, every=3600)
+        out = []
+        for _ in range(times):
+            with Timer() as t:
+                snap = node.snapshot()
+            out.append(t.elapsed)
+        assert len(snap.processes) == n + 3
+        return out
+
+
+def snapshot_raw(n: int, times: int) -> list[float]:
+    """The same rows built from a plain dict of plain records: one tuple of 15 fields each."""
+
+    class Rec:
+        __slots__ = ("pid", "name", "links")
+
+        def __init__(self, i: int) -> None:
+            self.pid, self.name, self.links = i, f"greeter_for_p{i}", {0}
+
+    table = {i: Rec(i) for i in range(n)}
+    out = []
+    for _ in range(times):
+        with Timer() as t:
+            rows = [
+                (
+                    r.pid,
+                    r.name,
+                    0,
+                    "worker",
+                    "Greeter",
+                    tuple(r.links),
+                    (),
+                    0,
+                    0,
+                    0.0,
+                    False,
+                    "waiting",
+                    None,
+                    None,
+                    None,
+                )
+                for r in table.values()
+            ]
+        out.append(t.elapsed)
+    assert len(rows) == n
+    return out
 
 
 # -- Registry.lookup ------------------------------------------------------------------------
@@ -317,7 +374,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--only", default="", help="comma-separated: greet,memory,lookup,call,stop,restart,million")
+    ap.add_argument(
+        "--only", default="", help="comma-separated: greet,memory,lookup,call,stop,restart,snapshot,million"
+    )
     ap.add_argument("--names", type=int, default=1_000_000, help="greeters for --only million")
     a = ap.parse_args()
     n, r = a.n, a.runs
@@ -401,6 +460,15 @@ def main() -> None:
             base,
             "restarts/s",
             "as high as it goes; each crash's traceback is formatted once",
+        )
+    if want("snapshot"):
+        report(
+            f"node.snapshot() with {n:,} live registered greeters (a resync; the node's loop waits for it)",
+            [x * 1000 for x in asyncio.run(snapshot_ours(n, r))],
+            [x * 1000 for x in snapshot_raw(n, r)],
+            "ms",
+            "as short as it goes (it is synchronous by contract)",
+            higher_is_better=False,
         )
     if "million" in a.only.split(","):  # minutes with tracemalloc: only when asked for
         million_names.report(asyncio.run(million_names.million(a.names, True)))
