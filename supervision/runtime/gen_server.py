@@ -164,7 +164,10 @@ class From:
         before its task ever ran cannot leave its starter waiting.
         """
         proc = self.proc
-        if proc.alive:
+        if not proc.alive:
+            if self.answer is _PENDING:  # killed before its task could answer (or even run)
+                return StartError(proc.reason)
+        else:
             calls = proc.calls
             if calls is None:
                 calls = proc.calls = set()
@@ -337,7 +340,8 @@ class GenServer:
                 proc.die("normal")
                 ack.answer = AlreadyStarted(holder)
                 return ack
-        server = proc.server = cls()
+        # the instance's __init__ (if a class defines one) runs in the new process, as init does
+        server = proc.server = cls.__new__(cls)
         node._start_task(proc, server._loop(proc, _INIT, (args, kwargs, ack)))
         if ack.answer is _PENDING and not proc.alive:  # killed before its task could run
             ack.answer = StartError(proc.reason)
@@ -361,6 +365,8 @@ class GenServer:
             if res is _INIT:
                 args, kwargs, ack = start
                 try:
+                    if type(self).__init__ is not object.__init__:
+                        self.__init__()
                     res = await self.init(*args, **kwargs)
                 except ProcessExit as e:
                     ack._answer(StartError(e.reason))

@@ -957,3 +957,36 @@ async def test_a_caller_killed_by_the_child_it_starts_can_not_register_link_or_s
     children = [c.pid for c in await DS.which_children(sup)]
     assert len(children) == 1  # the child that killed it; nothing the dead caller tried was started
     assert node.process_count() == 3  # the registry, the supervisor and that child
+
+
+class Plain(rt.GenServer):
+    async def init(self):
+        return None
+
+
+async def test_a_child_killed_before_its_task_ever_ran_fails_the_start_and_frees_the_supervisor(node):
+    """Past the eager-start depth a child's task is only scheduled; killed before it runs, its
+    init never answers, so the supervisor's wait must see the death (OTP: {:error, :killed})."""
+    sup = await DS.start_link(name="dsup")
+    outcome = asyncio.get_running_loop().create_future()
+
+    def kill_the_child():  # queued before the child exists, so it runs before the child's task
+        for info in node.processes():
+            if info.kind == "Plain":
+                node.exit(info.pid, "kill")
+
+    async def nest(depth):
+        if node._depth < 24:  # the eager-start depth limit (node._MAX_EAGER_DEPTH)
+            node.spawn(nest, depth + 1)  # each spawn starts eagerly, inside this one
+            await asyncio.sleep(3)
+            return
+        asyncio.get_running_loop().call_soon(kill_the_child)
+        try:
+            outcome.set_result(await asyncio.wait_for(DS.start_child("dsup", Plain), 1.0))
+        except BaseException as e:
+            outcome.set_result(e)
+
+    node.spawn(nest, 0)
+    res = await outcome
+    assert isinstance(res, rt.StartError) and res.reason == "killed"
+    assert await asyncio.wait_for(DS.count_children(sup), 1.0) == rt.ChildCounts(0, 0, 0, 0)

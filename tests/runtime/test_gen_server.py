@@ -1339,3 +1339,29 @@ async def test_init_keywords_never_clash_with_the_start_functions_own_parameters
     spec = TakesAnyKeywords.child_spec(cls="a", link_to="b", parent="c", args="d")
     child = await rt.DynamicSupervisor.start_child(sup, spec)
     assert await rt.GenServer.call(child, "got") == ("a", "b", "c", "d")
+
+
+class HasPythonInit(rt.GenServer):
+    def __init__(self):
+        self.made_in = rt.self_pid()
+
+    async def handle_call(self, request, caller):
+        return self.made_in
+
+
+class PythonInitRaises(rt.GenServer):
+    def __init__(self):
+        raise ZeroDivisionError("in __init__")
+
+
+async def test_a_servers_python_init_runs_in_the_new_process_and_its_errors_are_start_errors(node):
+    pid = await HasPythonInit.start()
+    assert await rt.GenServer.call(pid, "made_in") == pid
+    sup = await rt.DynamicSupervisor.start_link()
+    child = await rt.DynamicSupervisor.start_child(sup, HasPythonInit)
+    assert await rt.GenServer.call(child, "made_in") == child
+    before = node.process_count()
+    with pytest.raises(rt.StartError) as e:
+        await PythonInitRaises.start(name="boom")
+    assert isinstance(e.value.reason, ZeroDivisionError)
+    assert node.whereis("boom") is None and node.process_count() == before
