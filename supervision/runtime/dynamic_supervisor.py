@@ -277,8 +277,8 @@ class DynamicSupervisor(GenServer):
         me.task = None
         if mb or follow is not None:
             me.node._step(me, self._loop(me, follow))
-        else:
-            me.mailbox = None
+        # else the empty mailbox stays: one supervisor's deque costs less to keep than to
+        # make anew for the next child's exit (an idle GenServer drops its own)
         return res
 
     async def _finish_start(self, me: Process, ack: From, spec: ChildSpec, waiter: From) -> None:
