@@ -18,7 +18,7 @@ from typing import Any
 import _common  # noqa: F401 - puts the project on sys.path
 
 from supervision import runtime as rt
-from supervision.greeter import REGISTRY, SUPERVISOR, Greeter, greeter_name, spawn_greeter, start_app
+from supervision.greeter import REGISTRY, Greeter, greeter_name, spawn_greeter, start_app
 
 BATCH = 2_000
 
@@ -82,6 +82,7 @@ async def breakdown(subscriber: bool) -> list[tuple[str, float]]:
 
             drainer = asyncio.ensure_future(drain())
         ignored = rt.ChildSpec(id=None, start=(_returns_none, ()))
+        other = await rt.DynamicSupervisor.start_link()
 
         async def build_spec(k: int) -> None:
             Greeter.child_spec(f"p{k}", 0, name=greeter_name(f"p{k}"))
@@ -89,8 +90,10 @@ async def breakdown(subscriber: bool) -> list[tuple[str, float]]:
         rows = [
             ("build the spec (greeter_name + Greeter.child_spec)", await best_of(build_spec)),
             (
-                "DynamicSupervisor.start_child round trip, start fn returns None",
-                await best_of(lambda k: rt.DynamicSupervisor.start_child(SUPERVISOR, ignored)),
+                "DynamicSupervisor.start_child round trip, user start fn returns None",
+                # a supervisor of its own: a user's start function puts a supervisor on its
+                # task path for good, and GreeterSupervisor must keep its inline path below
+                await best_of(lambda k: rt.DynamicSupervisor.start_child(other, ignored)),
             ),
             (
                 "a GenServer's life: start_link, init, continue, stop, exit signal",

@@ -240,6 +240,8 @@ class DynamicSupervisor(GenServer):
         message to an idle supervisor would do (``Node._step``), without the message loop's
         coroutines. Returns what the loop's reply would be, or a From to wait on if the
         child's init suspended (the supervisor then waits for it in a task of its own).
+        It holds even after a user's start function has put the message loop on tasks for
+        good (``_steps_inline``), since this path never runs a start function of a user's.
         """
         if self.max_children is not None and len(self.children) >= self.max_children:
             return MaxChildren(f"max_children ({self.max_children}) reached")
@@ -276,7 +278,10 @@ class DynamicSupervisor(GenServer):
                 break
         me.task = None
         if mb or follow is not None:
-            me.node._step(me, self._loop(me, follow))
+            if self._steps_inline:
+                me.node._step(me, self._loop(me, follow))
+            else:
+                me.node._start_task(me, self._loop(me, follow))
         # else the empty mailbox stays: one supervisor's deque costs less to keep than to
         # make anew for the next child's exit (an idle GenServer drops its own)
         return res
@@ -346,9 +351,8 @@ class DynamicSupervisor(GenServer):
         proc = node._names.get(sup) if type(sup) is str else node._resolve(sup)
         server = proc.server if proc is not None else None
         if (
-            type(server) is DynamicSupervisor
-            and server._steps_inline
-            and proc.task is None
+            type(server) is DynamicSupervisor  # a subclass's callbacks are user code
+            and proc.task is None  # idle, its init done
             and _runtime_start(spec.start[0])
             and context.current_process.get() is not proc
         ):

@@ -990,3 +990,28 @@ async def test_a_child_killed_before_its_task_ever_ran_fails_the_start_and_frees
     res = await outcome
     assert isinstance(res, rt.StartError) and res.reason == "killed"
     assert await asyncio.wait_for(DS.count_children(sup), 1.0) == rt.ChildCounts(0, 0, 0, 0)
+
+
+async def test_after_a_users_start_function_genserver_children_still_start_inline(node):
+    """A user's start function puts the message loop on tasks for good; a GenServer child's
+    start never runs user code in the supervisor, so it still needs no task of its own."""
+    sup = await DS.start_link()
+    await DS.start_child(sup, rt.ChildSpec(id=None, start=(_start_ok, ())))
+    assert node._procs[sup].server._steps_inline is False
+    await asyncio.sleep(0)
+    seen = []
+    original = node._start_task
+
+    def spy(proc, coro):
+        seen.append(proc.pid)
+        return original(proc, coro)
+
+    node._start_task = spy
+    try:
+        pid = await DS.start_child(sup, (Stack, []))
+    finally:
+        node._start_task = original
+    assert seen == [pid]  # the child's own task, and none for the supervisor
+    log = []
+    gone = await DS.start_child(sup, (Once, log))  # ends at once: its exit is handled inline too
+    assert log == [gone] and len(await DS.which_children(sup)) == 2
