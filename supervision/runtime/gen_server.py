@@ -1,7 +1,8 @@
 """GenServer: a process that handles calls, casts and other messages one at a time.
 
-State lives on the instance and every (re)start builds a fresh one. The process is *driven*:
-it has an asyncio task only while it handles messages, so an idle server holds none.
+State lives on the instance and every (re)start builds a fresh one (a class's own
+``__init__``, if it has one, runs in the new process just before ``init``). The process is
+*driven*: it has an asyncio task only while it handles messages, so an idle server holds none.
 
 Callbacks and their allowed returns (anything else crashes the server with
 ``("bad_return_value", value)``; ``init``'s bad return is a ``StartError``):
