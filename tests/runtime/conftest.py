@@ -59,3 +59,11 @@ async def eventually(pred: Callable[[], Any], timeout: float = 2.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.001)
+
+
+def drain(sub: Any) -> list[Any]:
+    """Everything queued for an event subscription right now, without waiting."""
+    out = []
+    while (item := sub.get_nowait()) is not None:
+        out.append(item)
+    return out

@@ -15,7 +15,7 @@ import pytest
 
 from supervision import runtime as rt
 
-from .conftest import eventually, in_process
+from .conftest import drain, eventually, in_process
 
 DS = rt.DynamicSupervisor
 
@@ -851,15 +851,8 @@ async def test_a_child_that_crashes_during_its_start_is_restarted_before_start_c
     assert node.is_alive(second)
     assert [c.pid for c in await DS.which_children(sup)] == [second]
     assert node.process_info(second).restarts == 1
-    restarted = [e for e in _drain(sub) if e.kind == "restarted"]
+    restarted = [e for e in drain(sub) if e.kind == "restarted"]
     assert [(e.data["old_pid"], e.data["new_pid"]) for e in restarted] == [(first, second)]
-
-
-def _drain(sub):
-    out = []
-    while (item := sub.get_nowait()) is not None:
-        out.append(item)
-    return out
 
 
 async def test_start_children_wait_in_order_for_a_child_whose_init_suspends(node):

@@ -8,7 +8,7 @@ import logging
 
 from supervision import runtime as rt
 
-from .conftest import eventually, in_process
+from .conftest import drain, eventually, in_process
 
 
 class Worker(rt.GenServer):
@@ -20,13 +20,6 @@ class Worker(rt.GenServer):
         if isinstance(request, tuple) and request[0] == "update":
             return rt.Registry.update_value(request[1], request[2], request[3])
         return "ok"
-
-
-def drain(sub):
-    out = []
-    while (item := sub.get_nowait()) is not None:
-        out.append(item)
-    return out
 
 
 async def test_seq_is_gap_free_across_every_kind(node):
