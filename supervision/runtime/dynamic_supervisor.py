@@ -120,8 +120,9 @@ class DynamicSupervisor(GenServer):
         op = request[0]
         if op == "start_child":
             spec: ChildSpec = request[1]
-            if self.max_children is not None and len(self.children) >= self.max_children:
-                return MaxChildren(f"max_children ({self.max_children}) reached")
+            full = self._full()
+            if full is not None:
+                return full
             return self._started(spec, await self._start_spec(spec))
         if op == "terminate_child":
             pid = request[1]
@@ -214,6 +215,12 @@ class DynamicSupervisor(GenServer):
         res = ack.answer
         return ack if res is _PENDING else res
 
+    def _full(self) -> MaxChildren | None:
+        """The error for a start_child past ``max_children`` (children being restarted count too)."""
+        if self.max_children is not None and len(self.children) >= self.max_children:
+            return MaxChildren(f"max_children ({self.max_children}) reached")
+        return None
+
     def _started(self, spec: ChildSpec, res: Any) -> Any:
         if type(res) is Pid:
             self.children[res] = spec
@@ -243,8 +250,9 @@ class DynamicSupervisor(GenServer):
         It holds even after a user's start function has put the message loop on tasks for
         good (``_steps_inline``), since this path never runs a start function of a user's.
         """
-        if self.max_children is not None and len(self.children) >= self.max_children:
-            return MaxChildren(f"max_children ({self.max_children}) reached")
+        full = self._full()
+        if full is not None:
+            return full
         me.task = STEPPING
         res = self._start_now(spec)
         if not me.alive:  # the child's init killed this supervisor
@@ -260,8 +268,7 @@ class DynamicSupervisor(GenServer):
             node = me.node
             me.task = node.loop.create_task(self._finish_start(me, res, spec, waiter), context=node._context.copy())
             return waiter
-        if type(res) is Pid:
-            self.children[res] = spec
+        self._started(spec, res)
         # What the start queued (a child that has already ended sent its Exit): handle exits
         # that need no restart here; anything else goes to the message loop, as it would have.
         mb = me.mailbox
@@ -278,10 +285,7 @@ class DynamicSupervisor(GenServer):
                 break
         me.task = None
         if mb or follow is not None:
-            if self._steps_inline:
-                me.node._step(me, self._loop(me, follow))
-            else:
-                me.node._start_task(me, self._loop(me, follow))
+            me.drive(follow)
         # else the empty mailbox stays: one supervisor's deque costs less to keep than to
         # make anew for the next child's exit (an idle GenServer drops its own)
         return res

@@ -88,11 +88,15 @@ class Process:
             if not w.done():
                 w.set_result(None)
         elif self.server is not None and self.task is None:
-            server = self.server
-            if server._steps_inline:
-                self.node._step(self, server._loop(self))
-            else:
-                self.node._start_task(self, server._loop(self))
+            self.drive()
+
+    def drive(self, res: Any = None) -> None:
+        """Run an idle server's message loop (following up ``res``, a callback's return)."""
+        server = self.server
+        if server._steps_inline:
+            self.node._step(self, server._loop(self, res))
+        else:
+            self.node._start_task(self, server._loop(self, res))
 
     async def receive(self, timeout: float | None) -> Any:
         """The next message in arrival order; TimeoutError if none comes in time."""
