@@ -21,6 +21,7 @@ log = logging.getLogger("supervision.commands")
 
 EXIT_REASONS = ("normal", "shutdown", "kill", "crash")
 STOP_TIMEOUT = 5.0  # seconds a GenServer gets to run terminate on "normal" or "shutdown"
+ANSWER_GRACE = 5.0  # seconds more the node gets to answer an exit command
 
 
 class Crash(Exception):
@@ -53,7 +54,9 @@ async def spawn_greeter(host: Host, user: Any, source: str, name: str, lifetime:
         out = Outcome(False, 409, f"a greeter for {name!r} is already running as {e.pid}", str(e.pid))
     except rt.MaxChildren:
         out = Outcome(False, 503, "GreeterSupervisor is at its max_children limit")
-    except (NodeDown, TimeoutError, rt.NoProcess, rt.CallExit) as e:
+    except TimeoutError:  # the request may still be carried out: say so rather than "failed"
+        out = Outcome(False, 504, f"the node did not answer in time; the greeter for {name!r} may still start")
+    except (NodeDown, rt.NoProcess, rt.CallExit) as e:
         out = Outcome(False, 503, f"the node cannot start greeters right now: {_why(e)}")
     except rt.StartError as e:
         out = Outcome(False, 500, f"the greeter failed to start: {e.reason!r}")
@@ -77,12 +80,14 @@ async def exit_process(host: Host, user: Any, source: str, pid: rt.Pid, reason: 
         await _audit(user, source, AuditLog.Action.EXIT, str(pid), reason, out)
         return out
     try:
-        message = await host.run(_exit(pid, reason, who), timeout=STOP_TIMEOUT + 5)
+        message = await host.run(_exit(pid, reason, who), timeout=STOP_TIMEOUT + ANSWER_GRACE)
     except rt.NoProcess:
         out = Outcome(False, 404, f"no process {pid} is running", str(pid))
     except rt.CallTimeout:
         out = Outcome(False, 504, f"{pid} did not stop within {STOP_TIMEOUT:g} s; it is still running", str(pid))
-    except (NodeDown, TimeoutError) as e:
+    except TimeoutError:
+        out = Outcome(False, 504, f"the node did not answer in time; {pid} may still exit", str(pid))
+    except NodeDown as e:
         out = Outcome(False, 503, f"the node cannot reach {pid} right now: {_why(e)}", str(pid))
     else:
         out = Outcome(True, 200, message, str(pid))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from urllib.parse import quote
 
 import pytest
 from django.test import AsyncClient
 
+from supervision import commands
+from supervision import host as hosting
 from supervision import runtime as rt
 from supervision.greeter import REGISTRY
 from supervision.models import AuditLog
@@ -233,3 +237,26 @@ async def test_healthz_and_metrics(host):
     assert r.status_code == 503 and r.json()["status"] == "down"
     text = (await AsyncClient().get("/metrics")).content.decode()
     assert "supervision_node_up 0.0" in text
+
+
+async def _block_the_node(seconds):
+    time.sleep(seconds)  # a stalled node loop: nothing on it runs meanwhile
+
+
+async def test_a_command_the_node_does_not_answer_in_time_is_504_and_says_it_may_still_happen(
+    host, staff_client, monkeypatch
+):
+    monkeypatch.setattr(hosting.Host.run, "__defaults__", (0.2,))  # COMMAND_TIMEOUT, shortened
+    monkeypatch.setattr(commands, "STOP_TIMEOUT", 0.1)
+    monkeypatch.setattr(commands, "ANSWER_GRACE", 0.1)
+    stall = host.thread.submit(_block_the_node(1.0))
+    status, body = await post(staff_client, "/api/greeters", {"name": "Late"})
+    assert status == 504 and "may still start" in body["error"], body
+    status, body = await post(staff_client, f"/api/processes/{quote(str(host.root))}/exit", {"reason": "kill"})
+    assert status == 409  # the root is refused before the node is asked
+    pid = host.node.whereis("GreeterSupervisor")  # a plain read: the node's loop need not run
+    status, body = await post(staff_client, f"/api/processes/{quote(str(pid))}/exit", {"reason": "kill"})
+    assert status == 504 and "may still exit" in body["error"], body
+    await asyncio.wrap_future(stall)
+    entry = await AuditLog.objects.filter(target="Late").afirst()
+    assert entry is not None and "may still start" in entry.result
