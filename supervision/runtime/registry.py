@@ -173,8 +173,7 @@ class RegistryTable:
             events = owner.node.events
             for v in removed:
                 events.emit("unregistered", owner.pid, registry=self.name, key=key, value=v)
-        still_holds = self.holds(owner, key)
-        if where is None or (removed and not still_holds):
+        if where is None or not self.holds(owner, key):  # as Elixir: also when none was held
             self._tell(Unregistered(self.name, key, owner.pid))
 
     def holds(self, owner: Process, key: Any) -> bool:
@@ -209,7 +208,11 @@ class RegistryTable:
                 owner.node.events.emit("unregistered", owner.pid, registry=self.name, key=key, value=v)
 
     def on_registry_death(self, proc: Process, reason: Any) -> None:
-        """The registry exited: drop every entry and send its exit to every registrant (the link)."""
+        """The registry exited: drop every entry and signal every registrant (the link).
+
+        Registrants get ``killed`` if the registry was killed and ``shutdown`` otherwise, as
+        from Elixir's partitions, which their supervisor shuts down even on a ``normal`` stop.
+        """
         node = proc.node
         if node._registries.get(self.name) is self:
             del node._registries[self.name]
@@ -220,6 +223,7 @@ class RegistryTable:
         self.entries = {}
         self.unique_entries = self.entries if self.unique else None
         self.size = 0
+        reason = "killed" if reason == "killed" else "shutdown"
         for pid in owners:
             owner = node._procs.get(pid)
             if owner is None:

@@ -619,6 +619,27 @@ async def test_RU19_listeners(node, partitions):
     assert await in_process(body)
 
 
+@pytest.mark.parametrize("keys", ["unique", "duplicate"])
+async def test_unregister_match_tells_listeners_once_the_caller_holds_nothing_under_the_key(node, keys):
+    # Elixir's ^total match: with no entry left (none held, or the last one removed) listeners
+    # hear of it; while a non-matching entry stays, they do not
+    name = f"match_listener_{keys}"
+    await Listener.start_link(name=name)
+    reg = await start_registry(keys, 1, listeners=[name])
+
+    async def body():
+        Reg.unregister_match(reg, "none", lambda v: True)
+        assert await rt.GenServer.call(name, "got") == [rt.Unregistered(reg, "none", me())]
+        Reg.register(reg, "k", 1)
+        Reg.unregister_match(reg, "k", lambda v: v == 2)  # the entry stays
+        assert (await rt.GenServer.call(name, "got"))[1:] == [rt.Registered(reg, "k", me(), 1)]
+        Reg.unregister_match(reg, "k", lambda v: v == 1)
+        assert (await rt.GenServer.call(name, "got"))[2:] == [rt.Unregistered(reg, "k", me())]
+        return True
+
+    assert await in_process(body)
+
+
 @pytest.mark.parametrize(("keys", "partitions"), ALL_COMBOS)
 async def test_RU20_links_follow_registrations(node, keys, partitions):
     reg = await start_registry(keys, partitions)
@@ -1137,7 +1158,9 @@ async def test_register_outside_a_process_raises_runtime_error(node):
 
 
 @pytest.mark.parametrize("keys", ["unique", "duplicate"])
-async def test_registry_death_takes_non_trapping_registrants_with_it(node, keys):
+@pytest.mark.parametrize(("how", "signal"), [("kill", "killed"), ("normal", "shutdown"), ("shutdown", "shutdown")])
+async def test_registry_death_takes_non_trapping_registrants_with_it(node, keys, how, signal):
+    # as from Elixir's partitions: "shutdown" even when the registry is stopped "normal"
     reg = await start_registry(keys)
     reg_pid = node.whereis(reg)
     plain = await spawn_holder(reg, ("a", 1))
@@ -1155,8 +1178,11 @@ async def test_registry_death_takes_non_trapping_registrants_with_it(node, keys)
         parent = rt.self_pid()
         t = rt.spawn(trapper)
         await eventually(lambda: Reg.keys(reg, t) == ["b"])
-        rt.node().exit(reg_pid, "kill")
-        assert await rt.receive(timeout=1) == rt.Exit(reg_pid, "killed")
+        if how == "kill":
+            rt.node().exit(reg_pid, "kill")
+        else:
+            await rt.GenServer.stop(reg_pid, how)
+        assert await rt.receive(timeout=1) == rt.Exit(reg_pid, signal)
         assert node.is_alive(t)
         return True
 
