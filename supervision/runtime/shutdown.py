@@ -11,19 +11,29 @@ from .pid import Pid
 from .process import Process
 
 
+def _whole_seconds() -> int:
+    return int(time.monotonic())
+
+
 class Intensity:
-    """OTP restart intensity: more than ``max_restarts`` within ``max_seconds`` means give up."""
+    """OTP restart intensity: more than ``max_restarts`` within ``max_seconds`` means give up.
+
+    As OTP's supervisor does, each attempt is stamped in whole monotonic seconds and a stamp
+    counts while ``stamp >= now - max_seconds``: restarts 1.5 s apart can both fall in a 1 s
+    period. ``clock`` is that whole-second clock (tests replace it).
+    """
 
     __slots__ = ("max_restarts", "max_seconds", "stamps")
+    clock = staticmethod(_whole_seconds)
 
     def __init__(self, max_restarts: int, max_seconds: float) -> None:
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
-        self.stamps: deque[float] = deque()
+        self.stamps: deque[int] = deque()
 
     def add(self) -> bool:
         """Record one restart attempt; False when it exceeds the budget."""
-        now = time.monotonic()
+        now = self.clock()
         stamps = self.stamps
         stamps.append(now)
         horizon = now - self.max_seconds
@@ -33,7 +43,7 @@ class Intensity:
 
     def used(self) -> int:
         """Restarts within the current window (for the dashboard's budget gauge)."""
-        horizon = time.monotonic() - self.max_seconds
+        horizon = self.clock() - self.max_seconds
         return sum(1 for t in self.stamps if t >= horizon)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from supervision import runtime as rt
+from supervision.runtime.shutdown import Intensity
 
 
 @pytest.fixture
@@ -67,3 +68,11 @@ def drain(sub: Any) -> list[Any]:
     while (item := sub.get_nowait()) is not None:
         out.append(item)
     return out
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Restart intensity's monotonic clock, moved by hand: ``clock[0] += 2.1`` is 2.1 s later."""
+    now = [1000.0]
+    monkeypatch.setattr(Intensity, "clock", staticmethod(lambda: int(now[0])))
+    return now

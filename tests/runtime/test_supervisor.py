@@ -774,15 +774,30 @@ async def test_SO28_temporary_bystander_is_terminated_and_not_restarted(node, st
     assert node.is_alive(sup)
 
 
-async def test_SO29_crashes_spaced_beyond_the_period_never_exceed_intensity(node):
-    # Intensity 1 in 1 s with crashes 2.1 s apart, scaled to 1 in 0.1 s with 0.15 s gaps.
-    sup = await Sup.start_link([spec("child1")], max_restarts=1, max_seconds=0.1)
+async def test_SO29_crashes_spaced_beyond_the_period_never_exceed_intensity(node, clock):
+    sup = await Sup.start_link([spec("child1")], max_restarts=1, max_seconds=1)
     for i in range(4):
         if i:
-            await asyncio.sleep(0.15)
+            clock[0] += 2.1
         node.exit(await pid_of(sup, "child1"), "kill")
         assert isinstance(await pid_of(sup, "child1"), rt.Pid)
     assert node.is_alive(sup)
+
+
+async def test_intensity_stamps_restarts_in_whole_seconds_as_otp_does(node, clock):
+    # otp-semantics §4: crashes 1.3 s apart, at 1000.05 s and 1001.35 s, are stamped 1000 and 1001;
+    # 1000 >= 1001 - 1, so both count against a period of 1 s and the second exceeds intensity 1.
+    clock[0] = 1000.05
+
+    async def body():
+        sup = await Sup.start_link([spec("child1")], max_restarts=1, max_seconds=1)
+        node.exit(await pid_of(sup, "child1"), "kill")
+        assert isinstance(await pid_of(sup, "child1"), rt.Pid)
+        clock[0] = 1001.35
+        node.exit(await pid_of(sup, "child1"), "kill")
+        assert await recv_exit(sup) == "shutdown"
+
+    await in_process(body, trap=True)
 
 
 async def test_SO30_one_for_one_restarts_only_the_failed_child_until_intensity(node):
