@@ -289,7 +289,12 @@ class GenServer:
         cls, args: tuple[Any, ...], kwargs: dict[str, Any], name: Any, link: bool, timeout: float | None = None
     ) -> Pid | None:
         caller = context.current_process.get()
-        ack = cls._spawn(caller if link else None, caller, *args, name=name, timeout=timeout, **kwargs)
+        if link:
+            ack = cls._spawn(caller, caller, *args, name=name, timeout=timeout, **kwargs)
+        else:  # OTP's nolink start: the server is its own parent, so its starter's exit is a message
+            if caller is not None and not caller.alive:
+                context.raise_dead(caller)
+            ack = cls._spawn(None, None, *args, name=name, timeout=timeout, **kwargs)
         res = ack.answer
         if res is _PENDING:  # init is waiting for something
             res = await ack._wait_start(link)

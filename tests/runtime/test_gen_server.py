@@ -870,6 +870,27 @@ async def test_terminate_runs_when_trapping_server_gets_exit_from_its_parent(nod
     assert terminations(log) == [("terminate", reason)]
 
 
+async def test_a_server_started_unlinked_is_its_own_parent_so_its_starters_exit_is_a_message(node):
+    # OTP's gen:start(nolink): the starter is not the parent; a trapping server gets its EXIT in
+    # handle_info and lives on (otp-semantics §2: terminate is not called for a non-parent's EXIT)
+    log = []
+    box = {}
+
+    async def starter():
+        box["server"] = await Recorder.start(log, trap=True)
+        rt.node().exit(box["server"], "shutdown")
+
+    await watch(node, node.spawn(starter))
+    server = box["server"]
+    await eventually(lambda: log)
+    assert node.is_alive(server)
+    [(what, msg)] = log
+    assert what == "info" and type(msg) is rt.Exit and msg.reason == "shutdown"
+    assert terminations(log) == []
+    info = next(p for p in node.snapshot().processes if p.pid == server)
+    assert info.parent is None
+
+
 async def test_terminate_runs_after_messages_queued_before_the_parents_exit(node):
     log = []
     box = {}
