@@ -153,6 +153,7 @@ class EventStream:
 
     def __init__(self) -> None:
         self.seq = 0
+        self.closed = False
         self._subscribers: set[Subscription] = set()
         self._fanout: tuple[Subscription, ...] = ()  # the same, as a tuple: quicker to iterate per event
 
@@ -184,9 +185,12 @@ class EventStream:
         sub = Subscription(self, maxsize)
         self._subscribers.add(sub)
         self._fanout = tuple(self._subscribers)
+        if self.closed:  # the node has stopped: nothing more will come
+            sub.close()
         return sub
 
     def close(self) -> None:
-        """End every subscription (the node is stopping)."""
+        """End every subscription, and any taken later (the node is stopping)."""
+        self.closed = True
         for sub in list(self._subscribers):
             sub.close()

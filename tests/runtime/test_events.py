@@ -85,6 +85,14 @@ async def test_subscription_ends_when_the_node_stops():
     assert seen[0].kind == "started" and seen[-1].kind == "exited"
 
 
+async def test_a_subscription_taken_after_the_node_stopped_ends_at_once():
+    async with rt.Node() as n:
+        pass
+    sub = n.events.subscribe()
+    assert await asyncio.wait_for(sub.next_batch(), 1) == []
+    assert [e async for e in sub] == []
+
+
 async def test_crash_event_carries_the_exception_and_traceback_text(node):
     sub = node.events.subscribe()
     pid = await Worker.start()
