@@ -62,7 +62,7 @@ class Process:
         self.calls: set[Any] | None = None  # the From of each caller waiting on a reply
         self.joiners: list[asyncio.Future[Any]] | None = None
         self.registrations: list[Any] | None = None  # (registry table, key) per entry
-        self.on_death: list[Any] | None = None
+        self.on_death: list[Any] | None = None  # hooks at death, step (2); each may return a step (3) callable
         self.started_at = time.time()
         self.restarts = 0
         self.last_exit: Any = None
@@ -174,9 +174,9 @@ class Process:
             for table, key in regs:
                 table.drop_owner_entry(self, key)
         node._remove(self, reason, crashed)
+        linked_in_effect = None  # what on_death hooks leave for step (3), e.g. a registry's registrants
         if self.on_death:
-            for fn in self.on_death:
-                fn(self, reason)
+            linked_in_effect = [fn(self, reason) for fn in self.on_death]
         # (3) callers, monitors, links, joiners
         if self.calls:
             calls, self.calls = self.calls, None
@@ -193,6 +193,10 @@ class Process:
                 if other.links:
                     other.links.discard(self)
                 other.signal(self.pid, reason, False)
+        if linked_in_effect:
+            for send_signals in linked_in_effect:
+                if send_signals is not None:
+                    send_signals()
         if self.watchers:
             watchers, self.watchers = self.watchers, None
             for ref, (watcher, dest) in watchers.items():

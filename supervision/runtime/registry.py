@@ -207,30 +207,39 @@ class RegistryTable:
             for v in values:
                 owner.node.events.emit("unregistered", owner.pid, registry=self.name, key=key, value=v)
 
-    def on_registry_death(self, proc: Process, reason: Any) -> None:
-        """The registry exited: drop every entry and signal every registrant (the link).
+    def on_registry_death(self, proc: Process, reason: Any) -> Callable[[], None]:
+        """The registry exited: drop every entry; returns the signals to its registrants.
 
+        Registrants are linked to the registry in effect, so ``Process.die`` sends these with
+        the registry's other link signals (OTP's step 3), after its supervisor's: a supervisor
+        then hears of the registry's death before that of anything the signals take down.
         Registrants get ``killed`` if the registry was killed and ``shutdown`` otherwise, as
         from Elixir's partitions, which their supervisor shuts down even on a ``normal`` stop.
         """
         node = proc.node
         if node._registries.get(self.name) is self:
             del node._registries[self.name]
-        owners: dict[Pid, None] = {}
+        owners: list[Process] = []
+        seen: set[Pid] = set()
         for key, pid, value in self._triples():
-            owners[pid] = None
             node.events.emit("unregistered", pid, registry=self.name, key=key, value=value)
+            if pid not in seen:
+                seen.add(pid)
+                owner = node._procs.get(pid)
+                if owner is not None:
+                    owners.append(owner)
+                    if owner.registrations:
+                        owner.registrations = [r for r in owner.registrations if r[0] is not self] or None
         self.entries = {}
         self.unique_entries = self.entries if self.unique else None
         self.size = 0
-        reason = "killed" if reason == "killed" else "shutdown"
-        for pid in owners:
-            owner = node._procs.get(pid)
-            if owner is None:
-                continue
-            if owner.registrations:
-                owner.registrations = [r for r in owner.registrations if r[0] is not self] or None
-            owner.signal(proc.pid, reason, False)
+        signal = "killed" if reason == "killed" else "shutdown"
+
+        def signal_registrants() -> None:
+            for owner in owners:
+                owner.signal(proc.pid, signal, False)
+
+        return signal_registrants
 
     # -- reads ------------------------------------------------------------------------------
 

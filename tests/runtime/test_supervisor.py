@@ -1312,3 +1312,18 @@ async def test_which_children_rows_carry_restart_and_count_children_counts_dead_
     assert (infos["s"].restart, infos["s"].type) == ("permanent", "supervisor")
     await Sup.terminate_child(sup, "s")
     assert await counts(sup) == (2, 1, 1, 1)
+
+
+async def test_a_registry_killed_under_rest_for_one_costs_one_restart_though_its_registrants_die_too(node):
+    # The root hears of the registry's death before the greeters' supervisor fails for want of
+    # it (its restarts of them cannot register), so one kill is one restart, as in OTP.
+    from supervision.greeter import REGISTRY, SUPERVISOR, spawn_greeter, start_app
+
+    root = await start_app()
+    for i in range(5):
+        await spawn_greeter(f"r{i}", 30)
+    old = node.whereis(SUPERVISOR)
+    node.exit(node.whereis(REGISTRY), "kill")
+    await eventually(lambda: node.whereis(SUPERVISOR) not in (None, old) and node.whereis(REGISTRY) is not None)
+    assert (await Sup.stats(root))["restarts_in_window"] == 1
+    assert (await rt.DynamicSupervisor.count_children(SUPERVISOR)).active == 0
