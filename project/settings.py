@@ -135,6 +135,7 @@ SUPERVISION_FEED_QUEUE = int(os.environ.get("SUPERVISION_FEED_QUEUE", "100000"))
 SUPERVISION_EVENT_LOG_SIZE = 500  # events kept for the page's log
 SUPERVISION_PAGE_SIZE = 20  # rows per page in the tree and the registry table
 SUPERVISION_WS_WINDOW = 3  # frames a browser may leave unacknowledged before we hold back
+SUPERVISION_WS_PER_USER = 20  # dashboard sockets one user may hold open at once (per server process)
 SUPERVISION_SHUTDOWN_TIMEOUT = 30.0  # seconds the tree gets to stop in order
 SUPERVISION_SERVE_STATIC = _env_bool("SUPERVISION_SERVE_STATIC", True)  # daphne serves /static/ itself
 

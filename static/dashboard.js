@@ -2,6 +2,8 @@
 // 1. Acknowledge every frame, so the server never sends a slow browser more than a few.
 // 2. Keep the event log bounded: newest rows come first, the oldest fall off.
 // 3. Tick uptimes locally, so the server resends a row only when something in it changed.
+// 4. Reconnect when the server asks (4011 the node stopped, 4013 try again later): daphne
+//    lets it send only 4000-codes, and htmx reconnects by itself only after the 1000-ones.
 (function () {
   var LOG_ROWS = 200;
   var skew = 0;  // the server's clock minus ours: uptimes are differences of server times
@@ -15,6 +17,16 @@
     readClock();
     var log = document.getElementById("event-log");
     while (log && log.children.length > LOG_ROWS) log.lastElementChild.remove();
+  });
+  var RECONNECT = [4011, 4013];
+  var retries = 0;
+  document.addEventListener("htmx:wsOpen", function () { retries = 0; });
+  document.addEventListener("htmx:wsClose", function (evt) {
+    if (RECONNECT.indexOf(evt.detail.event.code) < 0) return;
+    var wrapper = evt.detail.socketWrapper;
+    var delay = Math.random() * 1000 * Math.pow(2, Math.min(retries, 5));  // full jitter, up to 32 s
+    retries += 1;
+    setTimeout(function () { wrapper.reconnect(); }, delay);
   });
   function duration(s) {  // as the server's `duration` filter: 42s, 3m 7s, 2h 5m, 1d 3h
     s = Math.max(0, Math.floor(s));

@@ -8,13 +8,20 @@ an id and an explicit ``hx-swap-oob``. Frames are renders of the mirror's curren
 log sends the rows not sent yet), so a frame that is held back loses nothing: the next one
 carries it.
 
+A browser sends little: acks, clicks and searches. A socket that sends more than
+``RATE`` messages a second on average (bursts of ``BURST``), or one message over
+``MAX_MESSAGE`` bytes, is closed (4008 / 4009), so a flood costs the server a bounded amount
+of work and memory; a user holds at most ``SUPERVISION_WS_PER_USER`` sockets at once, and a
+socket whose session has ended (a log-out, a password change) is closed within
+``AUTH_RECHECK`` seconds, or before it answers the browser's next request.
+
 A browser acknowledges each frame (``{"ack": 1}``, sent by ``static/dashboard.js``). At most
 ``SUPERVISION_WS_WINDOW`` frames may be unacknowledged; beyond that the consumer holds back and
 sends one fresh frame when the browser catches up. A stalled browser therefore costs the
 server a few frames of buffer, however many events or messages arrive meanwhile.
 
-When the feed ends (the node stopped, or the feed failed) every socket is closed with 1011, so
-htmx reconnects and the page resyncs from whatever runs now.
+When the feed ends (the node stopped, or the feed failed) every socket is closed with 4011, so
+the page reconnects and resyncs from whatever runs now.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ import asyncio
 import json
 import logging
 import time
+from importlib import import_module
 from typing import Any
 
+from channels.auth import get_user
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import QueryDict
@@ -38,26 +48,52 @@ from supervision.mirror import reason_text
 
 log = logging.getLogger("supervision.consumers")
 
-MAX_MESSAGE = 8_192  # bytes of one message from a browser; anything longer is ignored
+MAX_MESSAGE = 8_192  # bytes of one message from a browser; a longer one closes the socket
+RATE = 30.0  # messages a second a browser may send on average (it acks at most ~10 frames a second)
+BURST = 90.0  # messages it may send at once
+AUTH_RECHECK = 5.0  # seconds between checks that the socket's session is still logged in
 TEMPLATE = "supervision/dashboard.html"
 ALL_PARTS = frozenset({"tree", "registry", "log", "panel", "status"})
 TREE_REFRESH = 1.0  # seconds after which the tree is looked at again without changes (budgets decay)
 PANEL_REFRESH = 1.0  # seconds between fetches of the selected process's details from the node
 REJOIN = 3600.0  # seconds between group re-joins (channel layers expire group members after a day)
-TRY_AGAIN = 1013  # close code: htmx reconnects, with backoff
-FEED_ENDED = 1011
+# Close codes. daphne lets an application send only 1000 or 3000-4999, so ours mirror the
+# standard ones in the 4000s; static/dashboard.js reconnects (with backoff) after the first two.
+TRY_AGAIN = 4013  # the node is down: try again later
+FEED_ENDED = 4011  # the node stopped or the feed failed: reconnect and resync
+POLICY_VIOLATION = 4008  # a flood: not reconnected
+TOO_BIG = 4009  # a message longer than any browser sends: not reconnected
+REFUSED = 4401  # refused at the handshake (the browser sees HTTP 403), or a session that ended
+
+_sockets_by_user: dict[Any, int] = {}  # open dashboard sockets per user id, in this process
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
     """One browser tab's live dashboard."""
 
     feed: Feed | None = None
+    user_id: Any = None  # set while this socket counts against its user's limit
+    closing = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # also when the server gives up on a consumer and cancels it: no gauge leaks
+            await self._leave()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)  # refused before the handshake completes: HTTP 403
+            await self.close(code=REFUSED)  # refused before the handshake completes: HTTP 403
             return
+        if _sockets_by_user.get(user.pk, 0) >= settings.SUPERVISION_WS_PER_USER:
+            log.warning("refused a dashboard socket: %s already has %d open", user, _sockets_by_user[user.pk])
+            await self.close(code=REFUSED)
+            return
+        self.user_id = user.pk
+        _sockets_by_user[user.pk] = _sockets_by_user.get(user.pk, 0) + 1
+        self.tokens = BURST
+        self.tokens_at = self.auth_checked_at = time.monotonic()
         try:
             self.feed = await hosting.feed()
         except NodeDown:
@@ -83,20 +119,57 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.feed.group, self.channel_name)
         self.joined_at = time.monotonic()
         self.feed.clients += 1
+        self.counted = True
         await self.accept()
         await self.send_frame()
 
     async def disconnect(self, code: int) -> None:
-        if self.feed is not None and hasattr(self, "view"):
-            self.feed.clients -= 1
+        await self._leave()
+
+    async def _leave(self) -> None:
+        """Give back what this socket held; runs once, however the socket ends."""
+        self.closing = True
+        if self.user_id is not None:
+            left = _sockets_by_user.get(self.user_id, 1) - 1
+            if left > 0:
+                _sockets_by_user[self.user_id] = left
+            else:
+                _sockets_by_user.pop(self.user_id, None)
+            self.user_id = None
+        if getattr(self, "counted", False):
+            self.counted = False
+            self.feed.clients -= 1  # type: ignore[union-attr]
             if self.pending_frame is not None:
                 self.pending_frame.cancel()
-            await self.channel_layer.group_discard(self.feed.group, self.channel_name)
+            await self.channel_layer.group_discard(self.feed.group, self.channel_name)  # type: ignore[union-attr]
+
+    async def _refuse(self, code: int, why: str) -> None:
+        """Close the socket and end this consumer: what the browser sent meanwhile goes unread."""
+        log.warning("closing a dashboard socket of user %s: %s", self.scope["user"], why)
+        self.closing = True
+        told = "logged out: reload the page" if code == REFUSED else "disconnected: reload the page"
+        try:
+            await self.send(text_data=render_to_string(f"{TEMPLATE}#status", {"closed_why": told, "oob": True}))
+        except Exception:  # the browser has gone already
+            pass
+        await self.close(code=code)
+        raise StopConsumer
 
     # -- from the browser ---------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None or len(text_data) > MAX_MESSAGE:
+        if self.closing:
+            return  # what was queued before the close: dropped unread
+        now = time.monotonic()
+        self.tokens = min(BURST, self.tokens + (now - self.tokens_at) * RATE) - 1
+        self.tokens_at = now
+        if self.tokens < 0:
+            await self._refuse(POLICY_VIOLATION, f"more than {RATE:g} messages a second")
+            return
+        if text_data is None:
+            return
+        if len(text_data) > MAX_MESSAGE:
+            await self._refuse(TOO_BIG, f"a message of {len(text_data)} characters")
             return
         try:
             msg = json.loads(text_data)
@@ -109,6 +182,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             if self.held_back:
                 await self.request_frame()
             return
+        await self._check_session()  # before it is shown anything new (acks are not asked for anything)
         parts = self.view.update(msg)
         if parts:
             self.dirty |= parts
@@ -117,10 +191,35 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     # -- from the feed --------------------------------------------------------------------------
 
     async def dashboard_changed(self, message: dict[str, Any]) -> None:
-        if message.get("heartbeat") and time.monotonic() - self.joined_at > REJOIN:
+        if self.closing:
+            return
+        now = time.monotonic()
+        if now - self.auth_checked_at >= AUTH_RECHECK:
+            await self._check_session()
+        if message.get("heartbeat") and now - self.joined_at > REJOIN:
             await self.channel_layer.group_add(self.feed.group, self.channel_name)  # type: ignore[union-attr]
-            self.joined_at = time.monotonic()
+            self.joined_at = now
         await self.request_frame()
+
+    async def _check_session(self) -> None:
+        """Close the socket (and end this consumer) if its session is no longer logged in."""
+        self.auth_checked_at = time.monotonic()
+        if not await self._still_logged_in():
+            await self._refuse(REFUSED, "its session has ended")
+
+    async def _still_logged_in(self) -> bool:
+        """Is the session this socket opened with still logged in as the same user?
+
+        The scope's user was read once, at the handshake; reading the session afresh from its
+        store sees a log-out (the session is flushed) or a password change (its hash differs).
+        """
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        if key is None:
+            return False
+        fresh = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+        user = await get_user({"session": fresh})
+        return user.is_authenticated and user.pk == self.scope["user"].pk
 
     async def dashboard_closed(self, message: dict[str, Any]) -> None:
         await self.send(text_data=render_to_string(f"{TEMPLATE}#status", {"node_down": True, "oob": True}))
@@ -154,10 +253,16 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         async with self.frame_lock:
             self.held_back = False
             self.last_frame_at = time.monotonic()
+            if self.closing:
+                return
             parts = await self._render()
             self.unacked += 1
             self.feed.frames_sent += 1  # type: ignore[union-attr]
-            await self.send(text_data="".join(parts))
+            try:
+                await self.send(text_data="".join(parts))
+            except Exception as e:  # the browser went away before the server heard: stop sending
+                log.debug("a dashboard socket closed under a frame: %r", e)
+                self.closing = True
 
     async def _render(self) -> list[str]:
         feed = self.feed

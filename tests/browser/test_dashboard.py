@@ -158,3 +158,32 @@ def test_the_page_reconnects_and_resyncs_after_the_server_restarts(page: Page, s
         expect(page.locator("#registry")).to_contain_text("greeter_for_After")
     finally:
         stop_server(server)
+
+
+def test_logging_out_in_another_tab_closes_the_live_page(page: Page, live_server_url, staff_user):
+    log_in(page, live_server_url)
+    live(page)
+    other = page.context.new_page()  # the same session
+    other.goto(f"{live_server_url}/")
+    other.click("form[action$='/logout/'] button")
+    expect(page.locator("#node-status")).to_contain_text("logged out", timeout=15_000)
+    other.close()
+
+
+def test_the_page_reconnects_when_the_server_closes_with_try_again_codes(page: Page, live_server_url, staff_user):
+    # daphne lets the server close only with 4000-codes, which htmx does not retry: our script does
+    log_in(page, live_server_url)
+    live(page)
+    retried = page.evaluate(
+        """() => new Promise((resolve) => {
+            const closes = [4401, 4008, 4011];  // only the last asks for a reconnect
+            const seen = [];
+            closes.forEach((code) => {
+                const wrapper = {reconnect: () => { seen.push(code); resolve(seen); }};
+                document.body.dispatchEvent(new CustomEvent("htmx:wsClose",
+                    {bubbles: true, detail: {event: {code: code}, socketWrapper: wrapper}}));
+            });
+            setTimeout(() => resolve(seen), 3000);
+        })"""
+    )
+    assert retried == [4011]
