@@ -20,7 +20,7 @@ from .names import check_name
 from .pid import Pid
 from .process import STEPPING, Process, _Died
 from .reasons import should_restart
-from .shutdown import Intensity, check_flags, shutdown_child, shutdown_many
+from .shutdown import Intensity, check_flags, report_child_exit, report_give_up, shutdown_child, shutdown_many
 from .supervisor import _call
 
 
@@ -234,7 +234,10 @@ class DynamicSupervisor(GenServer):
         if spec is None:
             return None
         if should_restart(spec.restart, reason):
+            report_child_exit(self._me, pid, None, spec.restart, reason)
             return spec
+        if spec.restart == "temporary":
+            report_child_exit(self._me, pid, None, spec.restart, reason)
         if self.restarts:
             self.restarts.pop(pid, None)
         return None
@@ -305,6 +308,7 @@ class DynamicSupervisor(GenServer):
     async def _restart(self, old: Pid, spec: ChildSpec, reason: Any) -> Any:
         node = self._me.node
         if not self.intensity.add():
+            report_give_up(self._me, self.intensity)
             node.events.emit(
                 "gave_up",
                 self._me.pid,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from typing import Any
 
 from .pid import Pid
 from .process import Process
+from .reasons import should_restart
+
+log = logging.getLogger("supervision.runtime")
 
 
 def _whole_seconds() -> int:
@@ -45,6 +49,35 @@ class Intensity:
         """Restarts within the current window (for the dashboard's budget gauge)."""
         horizon = self.clock() - self.max_seconds
         return sum(1 for t in self.stamps if t >= horizon)
+
+
+def report_child_exit(sup: Process, pid: Pid, child_id: Any, restart: str, reason: Any) -> None:
+    """OTP's supervisor report (``child_terminated``): logged for an exit a restart follows,
+    and for a temporary child's abnormal exit; a child that ends as its restart type allows
+    is not news. The child's own crash report, if it crashed, is logged apart (with its traceback).
+    """
+    if not log.isEnabledFor(logging.ERROR):
+        return
+    restarting = should_restart(restart, reason)
+    if not restarting and (restart != "temporary" or not should_restart("transient", reason)):
+        return
+    what = "restarting it" if restarting else "not restarted (temporary)"
+    child = f"{pid} ({child_id!r})" if child_id is not None else str(pid)
+    log.error("supervisor %s: child %s terminated with reason %r; %s", _who(sup), child, reason, what)
+
+
+def report_give_up(sup: Process, intensity: Intensity) -> None:
+    """OTP's ``reached_max_restart_intensity`` report: the supervisor is about to shut down."""
+    log.error(
+        "supervisor %s: more than %d restarts in %gs; shutting down",
+        _who(sup),
+        intensity.max_restarts,
+        intensity.max_seconds,
+    )
+
+
+def _who(sup: Process) -> str:
+    return f"{sup.pid} ({sup.name})" if sup.name is not None else str(sup.pid)
 
 
 def check_flags(max_restarts: Any, max_seconds: Any) -> None:

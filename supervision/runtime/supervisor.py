@@ -20,7 +20,7 @@ from .messages import Exit
 from .names import check_name
 from .pid import Pid
 from .reasons import should_restart
-from .shutdown import Intensity, check_flags, shutdown_child
+from .shutdown import Intensity, check_flags, report_child_exit, report_give_up, shutdown_child
 
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 
@@ -243,6 +243,7 @@ class Supervisor(GenServer):
             if ch is None:
                 return None  # not a child (e.g. a failed start's exit): ignored
             self._set_pid(ch, None)
+            report_child_exit(self._me, msg.pid, ch.spec.id, ch.spec.restart, msg.reason)
             if not should_restart(ch.spec.restart, msg.reason):
                 if ch.spec.restart == "temporary":
                     self._remove(ch)
@@ -259,6 +260,7 @@ class Supervisor(GenServer):
         """Count one attempt, then restart by strategy; a failed start is retried by message."""
         node = self._me.node
         if not self.intensity.add():
+            report_give_up(self._me, self.intensity)
             node.events.emit(
                 "gave_up",
                 self._me.pid,

@@ -1008,3 +1008,21 @@ async def test_after_a_users_start_function_genserver_children_still_start_inlin
     log = []
     gone = await DS.start_child(sup, (Once, log))  # ends at once: its exit is handled inline too
     assert log == [gone] and len(await DS.which_children(sup)) == 2
+
+
+async def test_a_dynamic_supervisor_reports_a_crashed_child_it_restarts_but_not_a_normal_exit(node, caplog):
+    import logging
+
+    from supervision.greeter import REGISTRY, greeter_name, spawn_greeter, start_app
+
+    await start_app()
+    sup = node.whereis("GreeterSupervisor")
+    with caplog.at_level(logging.ERROR, logger="supervision.runtime"):
+        await spawn_greeter("once")  # greets and stops normal: no report
+        await eventually(lambda: rt.Registry.count(REGISTRY) == 0)
+        pid = await spawn_greeter("crashy", 30)
+        node.exit(pid, RuntimeError("boom"))
+        await eventually(lambda: rt.whereis(greeter_name("crashy")) not in (None, pid))
+    assert caplog.messages == [
+        f"supervisor {sup} (GreeterSupervisor): child {pid} terminated with reason RuntimeError('boom'); restarting it"
+    ]

@@ -1327,3 +1327,32 @@ async def test_a_registry_killed_under_rest_for_one_costs_one_restart_though_its
     await eventually(lambda: node.whereis(SUPERVISOR) not in (None, old) and node.whereis(REGISTRY) is not None)
     assert (await Sup.stats(root))["restarts_in_window"] == 1
     assert (await rt.DynamicSupervisor.count_children(SUPERVISOR)).active == 0
+
+
+async def test_supervisors_report_exits_a_restart_follows_and_temporary_crashes_as_otp(node, caplog):
+    # OTP's child_terminated report: permanent (any reason) and transient abnormal exits, which a
+    # restart follows, and a temporary child's abnormal exit; a transient normal exit is not news
+    import logging
+
+    sup = await Sup.start_link(
+        [spec("perm"), spec("trans", restart="transient"), spec("temp", restart="temporary")],
+        name="reporting_sup",
+    )
+    with caplog.at_level(logging.ERROR, logger="supervision.runtime"):
+        await end_child(node, await pid_of(sup, "trans"), "normal")
+        temp = await pid_of(sup, "temp")
+        await end_child(node, temp, "killed")
+        perm = await pid_of(sup, "perm")
+        await end_child(node, perm, "normal")
+        await pid_of(sup, "perm")  # the restart is done
+    lines = [r.getMessage() for r in caplog.records if r.name == "supervision.runtime"]
+    assert lines == [
+        f"supervisor {sup} (reporting_sup): child {temp} ('temp') terminated with reason 'killed'; not restarted (temporary)",
+        f"supervisor {sup} (reporting_sup): child {perm} ('perm') terminated with reason 'normal'; restarting it",
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="supervision.runtime"):
+        for _ in range(3):  # with the restart above, the third is one too many
+            node.exit(await pid_of(sup, "perm"), "kill")
+        await eventually(lambda: not node.is_alive(sup))
+    assert f"supervisor {sup} (reporting_sup): more than 3 restarts in 5s; shutting down" in caplog.messages
