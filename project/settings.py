@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "supervision.apps.SupervisionConfig",
 ]
 
+CSRF_FAILURE_VIEW = "supervision.views.csrf_failure"  # JSON for the API, Django's page elsewhere
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

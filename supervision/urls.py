@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/processes/<path:pid>/exit", views.api_exit, name="api-exit"),
     path("api/tree", views.api_tree, name="api-tree"),
     path("api/registry/<path:name>", views.api_registry, name="api-registry"),
+    path("api/<path:rest>", views.api_not_found),
+    path("api/", views.api_not_found),
     path("metrics", views.metrics_view, name="metrics"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -153,6 +153,25 @@ async def test_exit_errors(host, staff_client):
     assert status == 400 and "reason" in body["error"]
     status, body = await post(staff_client, f"/api/processes/{quote('<0.1.0>')}/exit", {"reason": "kill", "x": 1})
     assert status == 400 and "unknown field" in body["error"]
+    status, body = await post(staff_client, f"/api/processes/{quote('<0.1.0>')}/exit", {})
+    assert status == 400 and "reason" in body["error"]  # no default: stopping is always asked for
+
+
+async def test_unknown_api_urls_are_json_404s(staff_client):
+    for url in ("/api/processes//exit", "/api/registry/", "/api/", "/api/nothing/here"):
+        r = await staff_client.get(url)
+        assert r.status_code == 404 and "no such API endpoint" in r.json()["error"], url
+
+
+async def test_a_failed_csrf_check_on_the_api_is_json(staff):
+    client = AsyncClient(enforce_csrf_checks=True)
+    await client.aforce_login(staff)
+    r = await client.post(
+        "/api/greeters", '{"name": "x"}', content_type="application/json", headers={"X-CSRFToken": "bad"}
+    )
+    assert r.status_code == 403 and "CSRF" in r.json()["error"]
+    r = await client.post("/greeters/spawn", {"name": "x"})
+    assert r.status_code == 403 and "text/html" in r["Content-Type"]
 
 
 async def test_every_command_is_audited_with_user_source_and_result(host, staff_client):
