@@ -84,8 +84,8 @@ class Proc:
         times = self.restart_times
         if not times:
             return 0
-        horizon = now - self.max_seconds
-        while times and times[0] < horizon:
+        horizon = int(now) - self.max_seconds  # whole seconds, as the runtime's Intensity counts
+        while times and int(times[0]) < horizon:
             times.popleft()
         return len(times)
 

@@ -42,7 +42,7 @@ class DynamicSupervisor(GenServer):
         name: Any = None,
         max_children: int | None = None,
         max_restarts: int = 3,
-        max_seconds: float = 5,
+        max_seconds: int = 5,
         extra_arguments: tuple[Any, ...] | list[Any] = (),
         strategy: str = "one_for_one",
     ) -> Pid | None:
@@ -56,7 +56,7 @@ class DynamicSupervisor(GenServer):
         name: Any = None,
         max_children: int | None = None,
         max_restarts: int = 3,
-        max_seconds: float = 5,
+        max_seconds: int = 5,
         extra_arguments: tuple[Any, ...] | list[Any] = (),
         strategy: str = "one_for_one",
     ) -> ChildSpec:
@@ -90,9 +90,7 @@ class DynamicSupervisor(GenServer):
 
     # -- the server ---------------------------------------------------------------------------
 
-    async def init(
-        self, max_children: int | None, max_restarts: int, max_seconds: float, extra: tuple[Any, ...]
-    ) -> None:
+    async def init(self, max_children: int | None, max_restarts: int, max_seconds: int, extra: tuple[Any, ...]) -> None:
         me = context.this_process("DynamicSupervisor")
         me.trap = True
         self._me = me

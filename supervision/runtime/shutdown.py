@@ -30,7 +30,7 @@ class Intensity:
     __slots__ = ("max_restarts", "max_seconds", "stamps")
     clock = staticmethod(_whole_seconds)
 
-    def __init__(self, max_restarts: int, max_seconds: float) -> None:
+    def __init__(self, max_restarts: int, max_seconds: int) -> None:
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
         self.stamps: deque[int] = deque()
@@ -84,8 +84,8 @@ def check_flags(max_restarts: Any, max_seconds: Any) -> None:
     """ValueError unless the intensity is an int >= 0 and the period a number > 0."""
     if not (type(max_restarts) is int and max_restarts >= 0):
         raise ValueError(f"invalid max_restarts {max_restarts!r}: expected an integer >= 0")
-    if not (isinstance(max_seconds, (int, float)) and not isinstance(max_seconds, bool) and max_seconds > 0):
-        raise ValueError(f"invalid max_seconds {max_seconds!r}: expected a number > 0")
+    if not (type(max_seconds) is int and max_seconds > 0):  # OTP's period: restarts are stamped in whole seconds
+        raise ValueError(f"invalid max_seconds {max_seconds!r}: expected a whole number of seconds > 0")
 
 
 def send_shutdown(me: Process, child: Process, shutdown: float | str) -> None:

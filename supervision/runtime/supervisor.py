@@ -60,7 +60,7 @@ class Supervisor(GenServer):
         children: Iterable[Any] = (),
         strategy: str = "one_for_one",
         max_restarts: int = 3,
-        max_seconds: float = 5,
+        max_seconds: int = 5,
         name: Any = None,
     ) -> Pid | None:
         """Start the supervisor and its children in order; ValueError for a bad spec or option."""
@@ -73,7 +73,7 @@ class Supervisor(GenServer):
         children: Iterable[Any] = (),
         strategy: str = "one_for_one",
         max_restarts: int = 3,
-        max_seconds: float = 5,
+        max_seconds: int = 5,
         name: Any = None,
     ) -> ChildSpec:
         """A supervisor-type spec whose id is ``name``, else the class."""
@@ -106,7 +106,7 @@ class Supervisor(GenServer):
 
     # -- the server ---------------------------------------------------------------------------
 
-    async def init(self, specs: list[ChildSpec], strategy: str, max_restarts: int, max_seconds: float) -> Any:
+    async def init(self, specs: list[ChildSpec], strategy: str, max_restarts: int, max_seconds: int) -> Any:
         me = context.this_process("Supervisor")
         me.trap = True
         self._me = me

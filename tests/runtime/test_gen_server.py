@@ -889,6 +889,16 @@ async def test_a_server_started_unlinked_is_its_own_parent_so_its_starters_exit_
     assert terminations(log) == []
     info = next(p for p in node.snapshot().processes if p.pid == server)
     assert info.parent is None
+    node.exit(server, "crash-from-outside")  # no sender, and the node is not stopping: a message too
+    await eventually(lambda: len(log) == 2)
+    assert node.is_alive(server) and log[1] == ("info", rt.Exit(None, "crash-from-outside"))
+
+
+async def test_the_nodes_stop_is_a_top_level_trapping_servers_parent_exit():
+    log = []
+    async with rt.Node():
+        await Recorder.start_link(log, trap=True)  # from outside any process: the node is its parent
+    assert terminations(log) == [("terminate", "shutdown")]
 
 
 async def test_terminate_runs_after_messages_queued_before_the_parents_exit(node):

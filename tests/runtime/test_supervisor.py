@@ -689,6 +689,7 @@ async def test_SO20_invalid_supervisor_flags_raise_value_error(node):
         ({"max_restarts": -1}, "max_restarts"),
         ({"max_seconds": 0}, "max_seconds"),
         ({"max_seconds": "infinity"}, "max_seconds"),
+        ({"max_seconds": 0.5}, "max_seconds"),  # OTP's period is whole seconds
     ):
         with pytest.raises(ValueError, match=word):
             await Sup.start_link([spec("c")], **kwargs)
