@@ -12,8 +12,9 @@ A browser sends little: acks, clicks and searches. A socket that sends more than
 ``RATE`` messages a second on average (bursts of ``BURST``), or one message over
 ``MAX_MESSAGE`` bytes, is closed (4008 / 4009), so a flood costs the server a bounded amount
 of work and memory; a user holds at most ``SUPERVISION_WS_PER_USER`` sockets at once, and a
-socket whose session has ended (a log-out, a password change) is closed within
-``AUTH_RECHECK`` seconds, or before it answers the browser's next request.
+socket whose session has ended (a log-out, a password change) is closed (4012) within
+``AUTH_RECHECK`` seconds, or before it answers the browser's next request; the page then
+reconnects if its browser is still logged in, and says "logged out" otherwise.
 
 A browser acknowledges each frame (``{"ack": 1}``, sent by ``static/dashboard.js``). At most
 ``SUPERVISION_WS_WINDOW`` frames may be unacknowledged; beyond that the consumer holds back and
@@ -63,7 +64,9 @@ TRY_AGAIN = 4013  # the node is down: try again later
 FEED_ENDED = 4011  # the node stopped or the feed failed: reconnect and resync
 POLICY_VIOLATION = 4008  # a flood: not reconnected
 TOO_BIG = 4009  # a message longer than any browser sends: not reconnected
-REFUSED = 4401  # refused at the handshake (the browser sees HTTP 403), or a session that ended
+REFUSED = 4401  # refused at the handshake (the browser sees HTTP 403)
+SESSION_CHANGED = 4012  # the socket's session is gone: a log-out, or a new key (password change, new log-in);
+# the page's script asks the server which, and reconnects (with its current cookie) or says "logged out"
 
 _sockets_by_user: dict[Any, int] = {}  # open dashboard sockets per user id, in this process
 
@@ -97,6 +100,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         try:
             self.feed = await hosting.feed()
         except NodeDown:
+            self.closing = True  # what the browser sends meanwhile (its ack) goes unread
             await self.accept()  # say so on the page, then let htmx try again later
             await self.send(text_data=render_to_string(f"{TEMPLATE}#status", {"node_down": True, "oob": True}))
             await self.close(code=TRY_AGAIN)
@@ -147,11 +151,12 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """Close the socket and end this consumer: what the browser sent meanwhile goes unread."""
         log.warning("closing a dashboard socket of user %s: %s", self.scope["user"], why)
         self.closing = True
-        told = "logged out: reload the page" if code == REFUSED else "disconnected: reload the page"
-        try:
-            await self.send(text_data=render_to_string(f"{TEMPLATE}#status", {"closed_why": told, "oob": True}))
-        except Exception:  # the browser has gone already
-            pass
+        if code != SESSION_CHANGED:  # (for that one the page's script finds out what to say)
+            told = {"closed_why": "disconnected: reload the page", "oob": True}
+            try:
+                await self.send(text_data=render_to_string(f"{TEMPLATE}#status", told))
+            except Exception:  # the browser has gone already
+                pass
         await self.close(code=code)
         raise StopConsumer
 
@@ -205,7 +210,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """Close the socket (and end this consumer) if its session is no longer logged in."""
         self.auth_checked_at = time.monotonic()
         if not await self._still_logged_in():
-            await self._refuse(REFUSED, "its session has ended")
+            await self._refuse(SESSION_CHANGED, "its session has ended or changed")
 
     async def _still_logged_in(self) -> bool:
         """Is the session this socket opened with still logged in as the same user?

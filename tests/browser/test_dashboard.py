@@ -8,7 +8,7 @@ import socket
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import log_in, start_server, stop_server
+from tests.browser.conftest import PASSWORD, log_in, start_server, stop_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -168,6 +168,23 @@ def test_logging_out_in_another_tab_closes_the_live_page(page: Page, live_server
     other.click("form[action$='/logout/'] button")
     expect(page.locator("#node-status")).to_contain_text("logged out", timeout=15_000)
     other.close()
+
+
+def test_a_password_change_in_another_tab_keeps_the_live_page_working(page: Page, live_server_url, staff_user):
+    log_in(page, live_server_url)
+    live(page)
+    other = page.context.new_page()  # the same browser: a new session key, the same user
+    other.goto(f"{live_server_url}/accounts/password_change/")
+    other.fill("input[name=old_password]", PASSWORD)
+    other.fill("input[name=new_password1]", "another-Pass-4567")
+    other.fill("input[name=new_password2]", "another-Pass-4567")
+    other.click("form button[type=submit], form input[type=submit]")
+    other.close()
+    page.wait_for_timeout(7_000)  # past the socket's session check: it closes, then reconnects
+    spawn(page, "AfterPasswordChange")
+    page.fill("#registry-search input[name=reg_q]", "AfterPasswordChange")  # answered over the socket
+    expect(page.locator("#registry")).to_contain_text("greeter_for_AfterPasswordChange", timeout=15_000)
+    expect(page.locator("#node-status")).not_to_contain_text("logged out")
 
 
 def test_the_page_reconnects_when_the_server_closes_with_try_again_codes(page: Page, live_server_url, staff_user):
