@@ -76,6 +76,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     feed: Feed | None = None
     user_id: Any = None  # set while this socket counts against its user's limit
+    counted = False  # in feed.clients (the connected-dashboards gauge)
     closing = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -140,7 +141,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             else:
                 _sockets_by_user.pop(self.user_id, None)
             self.user_id = None
-        if getattr(self, "counted", False):
+        if self.counted:
             self.counted = False
             self.feed.clients -= 1  # type: ignore[union-attr]
             if self.pending_frame is not None:
@@ -227,6 +228,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         return user.is_authenticated and user.pk == self.scope["user"].pk
 
     async def dashboard_closed(self, message: dict[str, Any]) -> None:
+        self.closing = True
         await self.send(text_data=render_to_string(f"{TEMPLATE}#status", {"node_down": True, "oob": True}))
         await self.close(code=FEED_ENDED)
 
