@@ -129,7 +129,8 @@ LOGGING = {
 # -- supervision (read once by supervision.host) ----------------------------------------------
 SUPERVISION_AUTOSTART = _env_bool("SUPERVISION_AUTOSTART", True)  # start the node with the ASGI server
 SUPERVISION_NODE_NAME = os.environ.get("SUPERVISION_NODE_NAME", "web")
-SUPERVISION_CHILDREN = "supervision.greeter.app_children"  # a callable returning the tree's child specs
+SUPERVISION_CHILDREN = "supervision.host.seed_tree"  # a callable returning the tree's child specs
+SUPERVISION_MAX_GREETERS = int(os.environ.get("SUPERVISION_MAX_GREETERS", "100000"))  # running at once; more is 503
 SUPERVISION_FRAME_INTERVAL = 0.1  # seconds between dashboard frames (at most ~10/s)
 # Events the dashboard feed may lag on the node before it resyncs from a snapshot: about 390
 # bytes an event, so at most ~40 MB; enough for ~30,000 events/s sustained on this machine.

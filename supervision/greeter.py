@@ -61,11 +61,14 @@ class Greeter(rt.GenServer):
         return None
 
 
-def app_children() -> list[rt.ChildSpec]:
-    """The seed's application tree: the registry first, so greeters can always name themselves."""
+def app_children(max_greeters: int | None = None) -> list[rt.ChildSpec]:
+    """The seed's application tree: the registry first, so greeters can always name themselves.
+
+    ``max_greeters`` caps the greeters running at once (GreeterSupervisor's ``max_children``).
+    """
     return [
         rt.Registry.child_spec(keys="unique", name=REGISTRY),
-        rt.DynamicSupervisor.child_spec(name=SUPERVISOR),
+        rt.DynamicSupervisor.child_spec(name=SUPERVISOR, max_children=max_greeters),
     ]
 
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from supervision import runtime as rt
+from supervision.greeter import app_children
 
 if TYPE_CHECKING:
     from supervision.feed import Feed
@@ -173,6 +174,12 @@ def _dead_feed(task: asyncio.Task[Feed]) -> bool:
 
 def _default_children() -> list[Any]:
     return import_string(settings.SUPERVISION_CHILDREN)()
+
+
+def seed_tree() -> list[rt.ChildSpec]:
+    """The default ``SUPERVISION_CHILDREN``: the seed's tree, with at most
+    ``SUPERVISION_MAX_GREETERS`` greeters at once, so no number of spawns exhausts the server."""
+    return app_children(max_greeters=settings.SUPERVISION_MAX_GREETERS)
 
 
 async def _root_alive(root: rt.Pid | None) -> bool:

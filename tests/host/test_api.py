@@ -279,3 +279,17 @@ async def test_a_command_the_node_does_not_answer_in_time_is_504_and_says_it_may
     await asyncio.wrap_future(stall)
     entry = await AuditLog.objects.filter(target="Late").afirst()
     assert entry is not None and "may still start" in entry.result
+
+
+async def test_greeters_past_the_servers_limit_are_503(staff_client, settings):
+    settings.SUPERVISION_MAX_GREETERS = 2
+    h = hosting.from_settings(name="capped").start()
+    previous = hosting.install(h)
+    try:
+        for name in ("c1", "c2"):
+            assert (await post(staff_client, "/api/greeters", {"name": name, "lifetime": 60}))[0] == 201
+        status, body = await post(staff_client, "/api/greeters", {"name": "c3", "lifetime": 60})
+        assert status == 503 and "max_children" in body["error"]
+    finally:
+        hosting.install(previous)
+        h.stop(10)
