@@ -48,7 +48,13 @@ class Server:
 
     def __init__(self, db: str) -> None:
         self.port = free_port()
-        env = {**os.environ, "DJANGO_SQLITE_PATH": db, "DJANGO_DEBUG": "0", "SUPERVISION_LOG_LEVEL": "WARNING", "SUPERVISION_MAX_GREETERS": "10000000"}
+        env = {
+            **os.environ,
+            "DJANGO_SQLITE_PATH": db,
+            "DJANGO_DEBUG": "0",
+            "SUPERVISION_LOG_LEVEL": "WARNING",
+            "SUPERVISION_MAX_GREETERS": "10000000",
+        }
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "_dashboard_server.py"), str(self.port)],
             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
