@@ -57,9 +57,13 @@ async def _start_unknown():
     return "unknown"
 
 
-def restart_worker(then, restart: str = "permanent") -> rt.ChildSpec:
-    """Elixir's current_module_worker([:restart, value]): a sleeper the first time, then ``then()``."""
-    calls = {"n": 0}
+def restart_worker(then, restart: str = "permanent", calls: dict | None = None) -> rt.ChildSpec:
+    """Elixir's current_module_worker([:restart, value]): a sleeper the first time, then ``then()``.
+
+    ``calls["n"]`` counts the starts (pass a dict to read it).
+    """
+    calls = {"n": 0} if calls is None else calls
+    calls["n"] = 0
 
     async def start():
         calls["n"] += 1
@@ -594,9 +598,11 @@ async def test_DS24_failed_restart_is_retried(node):
 
 
 async def _failing_restarts_exhaust_intensity(node, max_restarts):
+    calls: dict = {}
+
     async def body():
         sup = await DS.start_link(max_restarts=max_restarts)
-        pid = await DS.start_child(sup, restart_worker(_start_error))
+        pid = await DS.start_child(sup, restart_worker(_start_error, calls=calls))
         await assert_kill(node, pid, "shutdown")
         while True:
             msg = await rt.receive(timeout=2)
@@ -604,6 +610,7 @@ async def _failing_restarts_exhaust_intensity(node, max_restarts):
                 return msg.reason
 
     assert await in_process(body, trap=True) == "shutdown"
+    assert calls["n"] - 1 == max_restarts  # the first start, then exactly max_restarts attempts (DESIGN §3)
 
 
 async def test_DS25_failing_restart_exceeds_max_restarts_1(node):
