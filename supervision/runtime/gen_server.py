@@ -460,8 +460,12 @@ class GenServer:
                             raise ProcessExit(("bad_return_value", res))
                     elif t is _Cast:
                         res = await self.handle_cast(msg.request)
-                    elif t is Exit and proc.trap and msg.pid == proc.parent and (msg.pid or proc.node._stopping):
-                        # (no sender and no parent: the node's own stop, not an exit from outside)
+                    elif (
+                        t is Exit
+                        and proc.trap
+                        and msg.pid == proc.parent
+                        and (msg.pid is not None or proc.node._stopping)  # no sender: the node's own stop only
+                    ):
                         await self._stop(proc, msg.reason)
                         return
                     elif t is _StopRequest:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .pid import Pid
 from .process import Process
-from .reasons import should_restart
+from .reasons import is_normal, should_restart
 
 log = logging.getLogger("supervision.runtime")
 
@@ -59,7 +59,7 @@ def report_child_exit(sup: Process, pid: Pid, child_id: Any, restart: str, reaso
     if not log.isEnabledFor(logging.ERROR):
         return
     restarting = should_restart(restart, reason)
-    if not restarting and (restart != "temporary" or not should_restart("transient", reason)):
+    if not restarting and (restart != "temporary" or is_normal(reason)):
         return
     what = "restarting it" if restarting else "not restarted (temporary)"
     child = f"{pid} ({child_id!r})" if child_id is not None else str(pid)
