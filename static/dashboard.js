@@ -8,6 +8,9 @@
 //    gives it a new session) reconnect, else say "logged out".
 (function () {
   var LOG_ROWS = 200;
+  var RECONNECT = [4011, 4013];
+  var SESSION_CHANGED = 4012;
+  var retries = 0;  // reset by a full frame, not by an open: a node-down socket opens, then closes
   var skew = 0;  // the server's clock minus ours: uptimes are differences of server times
   function readClock() {
     var status = document.getElementById("node-status");
@@ -21,9 +24,6 @@
     var log = document.getElementById("event-log");
     while (log && log.children.length > LOG_ROWS) log.lastElementChild.remove();
   });
-  var RECONNECT = [4011, 4013];
-  var SESSION_CHANGED = 4012;
-  var retries = 0;  // reset by a full frame, not by an open: a node-down socket opens, then closes
   function reconnectLater(wrapper) {
     var delay = Math.random() * 1000 * Math.pow(2, Math.min(retries, 5));  // full jitter, up to 32 s
     retries += 1;

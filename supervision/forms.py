@@ -52,7 +52,10 @@ class ExitForm(forms.Form):
     reason = forms.ChoiceField(
         choices=[(r, r) for r in EXIT_REASONS],
         initial="normal",
-        error_messages={"invalid_choice": "The reason is one of normal, shutdown, kill or crash."},
+        error_messages={
+            "required": "Give the reason: one of normal, shutdown, kill or crash.",  # never a default
+            "invalid_choice": "The reason is one of normal, shutdown, kill or crash.",
+        },
     )
 
     def clean_pid(self) -> rt.Pid:

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from supervision import views
 
@@ -12,8 +12,7 @@ urlpatterns = [
     path("api/processes/<path:pid>/exit", views.api_exit, name="api-exit"),
     path("api/tree", views.api_tree, name="api-tree"),
     path("api/registry/<path:name>", views.api_registry, name="api-registry"),
-    path("api/<path:rest>", views.api_not_found),
-    path("api/", views.api_not_found),
+    re_path(r"^api/", views.api_not_found),  # after every API route: any other /api/ URL
     path("metrics", views.metrics_view, name="metrics"),
     path("healthz", views.healthz, name="healthz"),
 ]

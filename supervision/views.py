@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
@@ -217,9 +218,7 @@ async def api_exit(request: HttpRequest, pid: str) -> HttpResponse:
         data = parse_json_object(request.body, {"reason": (str,)})
     except BadRequest as e:
         return _json_error(str(e), 400)
-    if "reason" not in data:  # stopping a process is never a default
-        return _json_error("Give the reason: one of normal, shutdown, kill or crash.", 400)
-    form = ExitForm({"pid": pid, "reason": data["reason"]})
+    form = ExitForm({"pid": pid, "reason": data.get("reason")})
     if not form.is_valid():
         return _json_error(first_error(form), 400)
     try:
@@ -232,7 +231,7 @@ async def api_exit(request: HttpRequest, pid: str) -> HttpResponse:
     return JsonResponse(body, status=out.status)
 
 
-async def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+async def api_not_found(request: HttpRequest) -> HttpResponse:
     """Any other /api/ URL: a JSON 404 (an API client gets JSON whatever it asks)."""
     return _json_error(f"no such API endpoint: {request.path[:200]}", 404)
 
@@ -241,9 +240,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: JSON for the API, Django's page for everything else."""
     if request.path.startswith("/api/"):
         return _json_error("CSRF check failed: send the csrftoken cookie's value in X-CSRFToken", 403)
-    from django.views.csrf import csrf_failure as default
-
-    return default(request, reason=reason)
+    return django_csrf_failure(request, reason=reason)
 
 
 @require_GET
